@@ -1,0 +1,357 @@
+"""Configuration: frozen dataclasses with defaults, TOML profiles and ``--set`` overrides.
+
+Precedence, lowest first: the dataclass defaults (which are the ``default`` profile),
+then a TOML file (``--config``), then ``--set key=value`` pairs. Every key is checked
+against the dataclasses: an unknown key or a value of the wrong type raises
+:class:`ConfigError` naming the dotted key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zspace import paths
+from zspace.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the images come from and how they are prepared.
+
+    Attributes:
+        source: ``synthetic`` (procedural faces), ``celeba`` (a local CelebA copy) or
+            ``folder`` (any tree of JPEG/PNG files).
+        path: The CelebA folder or zip, or the image folder; unused for ``synthetic``.
+        image_size: Side of the square images in pixels.
+        num_train: Training images (``synthetic``), or a cap on them (0: all).
+        num_test: Test images (``synthetic``), or a cap on them (0: all).
+        seed: Seed of the synthetic generator and of any random split.
+        crop_size: CelebA only: side of the square face box cut from the 178x218 image.
+        crop_center_y: CelebA only: vertical centre of that box (horizontally centred).
+        test_fraction: Share of images held out for testing where no split is given.
+        workers: Worker processes for generating or decoding (0: one per core).
+    """
+
+    source: str = "synthetic"
+    path: str = ""
+    image_size: int = 64
+    num_train: int = 20_000
+    num_test: int = 2_000
+    seed: int = 2024
+    crop_size: int = 148
+    crop_center_y: int = 114
+    test_fraction: float = 0.1
+    workers: int = 0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One convolutional encoder/decoder pair (SPEC section 2).
+
+    Attributes:
+        kind: ``ae`` or ``vae``.
+        z_dim: Dimension of the latent space.
+        filters: Encoder filters per Conv2D layer (reversed in the decoder).
+        kernels: Kernel size per layer.
+        strides: Stride per layer.
+        padding: ``same`` or ``valid``.
+        batch_norm: Batch normalisation after each convolution.
+        dropout: Dropout rate after each convolution (0: none).
+        activation: ``leaky_relu``, ``relu`` or ``elu``.
+        decoder: ``transpose`` (Conv2DTranspose) or ``upsample`` (UpSampling2D+Conv2D).
+        loss: Reconstruction loss, ``bce`` or ``mse``.
+        kl_factor: Weight of the KL loss in the VAE's total loss (``fact``).
+        num_epochs: Training epochs (0: use ``train.num_epochs``).
+        pretrained: A ``.keras`` file trained elsewhere, used instead of training.
+    """
+
+    kind: str = "vae"
+    z_dim: int = 256
+    filters: tuple[int, ...] = (32, 64, 128, 256)
+    kernels: tuple[int, ...] = (3, 3, 3, 3)
+    strides: tuple[int, ...] = (2, 2, 2, 2)
+    padding: str = "same"
+    batch_norm: bool = True
+    dropout: float = 0.0
+    activation: str = "leaky_relu"
+    decoder: str = "transpose"
+    loss: str = "bce"
+    kl_factor: float = 5.0
+    num_epochs: int = 0
+    pretrained: str = ""
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    """The three models of the report: the AE, the VAE and the wide AE."""
+
+    ae: ModelConfig = ModelConfig(kind="ae")
+    vae: ModelConfig = ModelConfig(kind="vae")
+    wide_ae: ModelConfig = ModelConfig(
+        kind="ae", z_dim=1600, filters=(64, 64, 128, 128), kernels=(5, 5, 3, 3)
+    )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How models are trained.
+
+    Attributes:
+        num_epochs: Epochs per model unless the model sets its own.
+        batch_size: Global batch size (split over replicas).
+        learning_rate: Adam's learning rate.
+        seed: Seed of weights initialisation and shuffling.
+        strategy: ``default``, ``mirrored`` (several GPUs) or ``multiworker`` (hosts).
+        precision: ``float32``, ``mixed_bfloat16`` or ``mixed_float16``.
+    """
+
+    num_epochs: int = 6
+    batch_size: int = 128
+    learning_rate: float = 5e-4
+    seed: int = 1
+    strategy: str = "default"
+    precision: str = "float32"
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    """The network whose features the quality metrics use (SPEC section 5).
+
+    Attributes:
+        num_epochs: Training epochs of the judge.
+        feature_dim: Width of the feature layer the metrics read.
+        pretrained: A ``.keras`` judge trained elsewhere, used instead of training.
+    """
+
+    num_epochs: int = 4
+    feature_dim: int = 128
+    pretrained: str = ""
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """How the pipeline runs.
+
+    Attributes:
+        parallel_notebooks: Notebooks executed at once (independent ones only).
+        keep_archives: Builds whose figures are archived for ``diff``.
+    """
+
+    parallel_notebooks: int = 2
+    keep_archives: int = 5
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration of one report build."""
+
+    name: str = "default"
+    data: DataConfig = DataConfig()
+    models: ModelsConfig = ModelsConfig()
+    train: TrainConfig = TrainConfig()
+    judge: JudgeConfig = JudgeConfig()
+    build: BuildConfig = BuildConfig()
+    # Per-notebook parameter overrides, checked against each notebook's `parameters`
+    # cell by the pipeline (the notebooks, not this module, own their defaults).
+    notebooks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-ready form (tuples become lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def digest(self) -> str:
+        """Stable hash of the whole configuration."""
+        return digest_of(self.to_dict())
+
+
+def digest_of(value: Any) -> str:
+    """sha256 of the canonical JSON form of ``value`` (first 16 hex digits)."""
+    text = json.dumps(value, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def load_config(source: str | Path | None = None, overrides: list[str] = ()) -> Config:
+    """Build a configuration from defaults, a TOML profile and ``key=value`` overrides.
+
+    Args:
+        source: A TOML file, or the name of a profile in ``configs/`` (``smoke``,
+            ``default``, ``celeba``); None for the defaults.
+        overrides: ``section.key=value`` strings; values are TOML literals
+            (``3``, ``0.5``, ``true``, ``[32, 64]``) and anything else is a string.
+
+    Returns:
+        The frozen configuration.
+
+    Raises:
+        ConfigError: The file is missing or not TOML, a key is unknown, a value has
+            the wrong type.
+    """
+    tree: dict[str, Any] = {}
+    if source is not None:
+        tree = _read_toml(_resolve_profile(source))
+        tree.setdefault("name", Path(source).stem)
+    for item in overrides:
+        key, value = _parse_override(item)
+        _set_dotted(tree, key, value)
+    return _build(Config, tree, prefix="")
+
+
+def _resolve_profile(source: str | Path) -> Path:
+    path = Path(source)
+    if path.suffix != ".toml" and not path.exists():
+        path = paths.CONFIGS / f"{source}.toml"
+    if not path.is_file():
+        profiles = sorted(p.stem for p in paths.CONFIGS.glob("*.toml"))
+        raise ConfigError(
+            f"configuration file not found: {source} (expected a .toml file or one of "
+            f"the profiles {', '.join(profiles)})"
+        )
+    return path
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}") from None
+
+
+def _parse_override(item: str) -> tuple[str, Any]:
+    key, sep, text = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set expects key=value, got {item!r}")
+    try:
+        value = tomllib.loads(f"v = {text.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text.strip()
+    return key, value
+
+
+def _set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
+    *parents, leaf = key.split(".")
+    node = tree
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{key}: {part} is a value, not a section")
+    node[leaf] = value
+
+
+def _build(cls: type, tree: dict[str, Any], prefix: str) -> Any:
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{prefix.rstrip('.')}: expected a section (table), got "
+                          f"{type(tree).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(tree) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"unknown configuration key {prefix}{unknown[0]} "
+            f"(known keys here: {', '.join(sorted(known))})"
+        )
+    defaults = cls()
+    values = {}
+    for name, value in tree.items():
+        hint = hints[name]
+        key = prefix + name
+        if dataclasses.is_dataclass(hint):
+            base = dataclasses.asdict(getattr(defaults, name))
+            values[name] = _build_nested(hint, base, value, key)
+        else:
+            values[name] = _coerce(value, hint, key)
+    config = dataclasses.replace(defaults, **values)
+    _check_choices(config, prefix)
+    return config
+
+
+def _build_nested(cls: type, base: dict[str, Any], value: Any, key: str) -> Any:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: expected a section (table), got {value!r}")
+    # Start from this section's own defaults (the wide AE differs from ModelConfig());
+    # deeper sections merge the same way one level down.
+    return _build(cls, {**base, **value}, key + ".")
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    elif origin is tuple:
+        (item_type, _) = typing.get_args(hint)
+        if isinstance(value, list | tuple):
+            return tuple(_coerce(v, item_type, f"{key}[{i}]") for i, v in enumerate(value))
+    elif origin is dict:
+        if isinstance(value, dict) and all(isinstance(v, dict) for v in value.values()):
+            return {k: dict(v) for k, v in value.items()}
+    elif hint is Any:
+        return value
+    raise ConfigError(f"{key}: expected {_type_name(hint)}, got {value!r}")
+
+
+def _type_name(hint: Any) -> str:
+    if typing.get_origin(hint) is tuple:
+        return f"a list of {typing.get_args(hint)[0].__name__}"
+    if typing.get_origin(hint) is dict:
+        return "a table of tables"
+    if isinstance(hint, type | types.GenericAlias):
+        return getattr(hint, "__name__", str(hint))
+    return str(hint)
+
+
+_CHOICES = {
+    "source": ("synthetic", "celeba", "folder"),
+    "kind": ("ae", "vae"),
+    "padding": ("same", "valid"),
+    "activation": ("leaky_relu", "relu", "elu"),
+    "decoder": ("transpose", "upsample"),
+    "loss": ("bce", "mse"),
+    "strategy": ("default", "mirrored", "multiworker"),
+    "precision": ("float32", "mixed_bfloat16", "mixed_float16"),
+}
+
+_POSITIVE = {"image_size", "z_dim", "batch_size", "crop_size", "feature_dim",
+             "parallel_notebooks", "keep_archives"}
+
+
+def _check_choices(config: Any, prefix: str) -> None:
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        key = prefix + f.name
+        if f.name in _CHOICES and value not in _CHOICES[f.name]:
+            raise ConfigError(
+                f"{key}: {value!r} is not one of {', '.join(_CHOICES[f.name])}"
+            )
+        if f.name in _POSITIVE and value <= 0:
+            raise ConfigError(f"{key}: expected a positive number, got {value!r}")
+        if f.name in ("num_train", "num_test", "num_epochs", "workers") and value < 0:
+            raise ConfigError(f"{key}: expected 0 or more, got {value!r}")
+    if isinstance(config, ModelConfig):
+        layers = len(config.filters)
+        for name in ("kernels", "strides"):
+            if len(getattr(config, name)) != layers:
+                raise ConfigError(
+                    f"{prefix}{name}: expected {layers} values (one per filter), got "
+                    f"{len(getattr(config, name))}"
+                )
+    if isinstance(config, DataConfig) and not 0 < config.test_fraction < 1:
+        raise ConfigError(f"{prefix}test_fraction: expected a share between 0 and 1, "
+                          f"got {config.test_fraction}")

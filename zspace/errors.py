@@ -1,0 +1,35 @@
+"""One exception base for zspace, with a subclass per kind of failure.
+
+The CLI maps each subclass to an exit code, so a user (or a script) can tell bad input
+(exit 2) from a failing build step (exit 3).
+"""
+
+
+class ZspaceError(Exception):
+    """Base of every error zspace raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(ZspaceError):
+    """A configuration key is unknown, mistyped or out of range."""
+
+    exit_code = 2
+
+
+class DataError(ZspaceError):
+    """A data source is missing, empty or not laid out as expected."""
+
+    exit_code = 2
+
+
+class ModelError(ZspaceError):
+    """A model artifact is missing, corrupt or does not match its configuration."""
+
+    exit_code = 2
+
+
+class BuildError(ZspaceError):
+    """A build step (a notebook, the report) failed."""
+
+    exit_code = 3
