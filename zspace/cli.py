@@ -1,0 +1,125 @@
+"""The command line behind ``pipeline.py``: build | data | train | clean.
+
+Exit codes: 0 success, 1 an unexpected error, 2 bad input (configuration, data path,
+model file), 3 a failed build step, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from zspace import paths
+from zspace.config import Config, load_config
+from zspace.errors import ZspaceError
+
+COMMANDS = {
+    "build": "prepare data, train or load models, run the notebooks, render the report "
+             "(the default)",
+    "data": "prepare and cache the data set of the configuration",
+    "train": "train (or load from the cache) every model of the configuration",
+    "clean": "remove build outputs (with --all, the data and model caches too)",
+}
+
+
+def _common_options(parser: argparse.ArgumentParser, top: bool) -> None:
+    # Sub-commands accept the same options; SUPPRESS keeps them from resetting a value
+    # given before the command name.
+    default = (lambda value: value) if top else (lambda value: argparse.SUPPRESS)
+    parser.add_argument(
+        "--config", default=default(None), metavar="FILE|PROFILE",
+        help="a TOML file or a profile in configs/ (smoke, default, celeba)")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=default([]),
+        metavar="KEY=VALUE", help="override one key, e.g. --set train.num_epochs=2 "
+        "(repeatable; values are TOML literals)")
+    parser.add_argument(
+        "--build-dir", type=Path, default=default(None), metavar="DIR",
+        help="where generated files go (default: build/)")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", default=default(False),
+        help="no progress bars")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pipeline.py",
+        description="zspace: build the AE/VAE latent-space article series from a "
+                    "data set and a configuration.",
+        epilog="Exit codes: 0 ok, 2 bad input, 3 a build step failed, 130 interrupted.",
+    )
+    _common_options(parser, top=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, text in COMMANDS.items():
+        sub = commands.add_parser(name, help=text, description=text)
+        _common_options(sub, top=False)
+        if name == "clean":
+            sub.add_argument("--all", action="store_true",
+                             help="also remove the data and model caches")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = make_parser().parse_args(argv)
+    command = args.command or "build"
+    try:
+        config = load_config(args.config, args.overrides)
+        return HANDLERS[command](config, args)
+    except ZspaceError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def run_data(config: Config, args: argparse.Namespace) -> int:
+    from zspace.data import load_dataset
+
+    dataset = load_dataset(config.data, args.build_dir, progress=not args.quiet)
+    card = dataset.card
+    print(f"data: {card.source}, {card.num_train} train + {card.num_test} test images "
+          f"at {card.image_size} px, {len(card.skipped)} skipped, "
+          f"hash {card.content_hash[:12]}")
+    for line in card.skipped[:10]:
+        print(f"  skipped {line}")
+    if len(card.skipped) > 10:
+        print(f"  ... and {len(card.skipped) - 10} more (see the dataset card)")
+    return 0
+
+
+def run_train(config: Config, args: argparse.Namespace) -> int:
+    from zspace.data import load_dataset
+    from zspace.models import train_all
+
+    dataset = load_dataset(config.data, args.build_dir, progress=not args.quiet)
+    trained = train_all(config, dataset, args.build_dir, progress=not args.quiet)
+    for name, result in trained.items():
+        how = "loaded from cache" if result.loaded_from_cache else (
+            f"trained in {result.seconds:.0f} s")
+        print(f"{name}: {how} ({result.path})")
+    return 0
+
+
+def run_build(config: Config, args: argparse.Namespace) -> int:
+    return run_train(config, args)
+
+
+def run_clean(config: Config, args: argparse.Namespace) -> int:
+    root = paths.build_dir(args.build_dir)
+    if not root.exists():
+        print(f"nothing to clean: {root} does not exist")
+        return 0
+    keep = set() if args.all else {"cache"}
+    for child in sorted(root.iterdir()):
+        if child.name in keep:
+            continue
+        shutil.rmtree(child) if child.is_dir() else child.unlink()
+        print(f"removed {child}")
+    return 0
+
+
+HANDLERS = {"build": run_build, "data": run_data, "train": run_train, "clean": run_clean}
