@@ -4,7 +4,8 @@ Every image is a pure function of ``(seed, index)``: its random generator is
 ``numpy.random.default_rng([seed, index])``, so any index renders alone, in any order
 and in any process, and a batch is the same whatever the number of workers. A face is
 drawn with PIL on a canvas :data:`SUPERSAMPLE` times larger than the target and then
-reduced with a Lanczos filter, which anti-aliases every edge.
+reduced by averaging each SUPERSAMPLE x SUPERSAMPLE block of pixels (a box filter),
+which anti-aliases every edge at a small fraction of a Lanczos filter's cost.
 
 The layout follows aligned CelebA crops: the head fills most of the frame and the eyes
 sit at about 42 % of the height. What varies, and is returned as the image's
@@ -97,51 +98,64 @@ class _Canvas:
     """
 
     def __init__(self, image: Image.Image, centre: tuple[float, float], roll: float):
-        self.draw = ImageDraw.Draw(image, "RGBA")
         self.side = image.width
-        self.centre = centre
-        self.cos, self.sin = math.cos(math.radians(roll)), math.sin(math.radians(roll))
+        self.opaque = ImageDraw.Draw(image)
+        self.blend = ImageDraw.Draw(image, "RGBA")
+        cos, sin = math.cos(math.radians(roll)), math.sin(math.radians(roll))
+        # Row vectors: [x, y] @ matrix turns by the roll and scales to pixels.
+        self.matrix = self.side * np.array([[cos, sin], [-sin, cos]])
+        self.offset = self.side * np.asarray(centre)
 
     def map(self, xy: np.ndarray) -> list[float]:
         """Flatten (n, 2) head coordinates to PIL's [x0, y0, x1, y1, ...] pixels."""
-        x, y = xy[:, 0], xy[:, 1]
-        out = np.empty((len(xy), 2))
-        out[:, 0] = (self.centre[0] + x * self.cos - y * self.sin) * self.side
-        out[:, 1] = (self.centre[1] + x * self.sin + y * self.cos) * self.side
-        return out.ravel().tolist()
+        pixels = xy @ self.matrix
+        pixels += self.offset
+        return pixels.ravel().tolist()
 
     def polygon(self, xy: np.ndarray, fill: tuple) -> None:
-        self.draw.polygon(self.map(xy), fill=fill)
+        draw, fill = _pick_draw(self.opaque, self.blend, fill)
+        draw.polygon(self.map(xy), fill=fill)
 
     def line(self, xy: np.ndarray, fill: tuple, width: float) -> None:
+        draw, fill = _pick_draw(self.opaque, self.blend, fill)
         pixels = max(1, round(width * self.side))
-        self.draw.line(self.map(xy), fill=fill, width=pixels, joint="curve")
+        draw.line(self.map(xy), fill=fill, width=pixels, joint="curve")
 
     def ellipse(self, x: float, y: float, rx: float, ry: float, fill: tuple,
-                tilt: float = 0.0, points: int = 20) -> None:
-        self.polygon(_ellipse(x, y, rx, ry, tilt, points), fill)
+                points: int = 20) -> None:
+        self.polygon(_unit_circle(points) * (rx, ry) + (x, y), fill)
 
 
-@lru_cache(maxsize=8)
-def _unit_circle(points: int) -> tuple[np.ndarray, np.ndarray]:
+def _pick_draw(opaque: ImageDraw.ImageDraw, blend: ImageDraw.ImageDraw,
+               fill: tuple) -> tuple[ImageDraw.ImageDraw, tuple]:
+    """The plain drawer for opaque colours, the blending one for translucent ones."""
+    # PIL's blending path is about six times slower, even at full opacity.
+    if fill[3] == 255:
+        return opaque, fill[:3]
+    return blend, fill
+
+
+@lru_cache(maxsize=32)
+def _steps(start: float, stop: float, count: int) -> np.ndarray:
+    """A cached, read-only ``np.linspace(start, stop, count)``."""
+    steps = np.linspace(start, stop, count)
+    steps.flags.writeable = False
+    return steps
+
+
+@lru_cache(maxsize=16)
+def _unit_circle(points: int) -> np.ndarray:
+    """Evenly spaced points on the unit circle, (points, 2)."""
     angles = np.linspace(0.0, 2 * math.pi, points, endpoint=False)
-    return np.cos(angles), np.sin(angles)
-
-
-def _ellipse(x: float, y: float, rx: float, ry: float, tilt: float = 0.0,
-             points: int = 20) -> np.ndarray:
-    """Points of an ellipse, (points, 2), its axes turned by ``tilt`` radians."""
-    cos, sin = _unit_circle(points)
-    px, py = rx * cos, ry * sin
-    c, s = math.cos(tilt), math.sin(tilt)
-    return np.stack([x + px * c - py * s, y + px * s + py * c], axis=1)
+    return np.stack([np.cos(angles), np.sin(angles)], axis=1)
 
 
 def _shade(colour: np.ndarray | tuple, factor: float, alpha: int = 255) -> tuple:
     """Colour times ``factor``, clipped, as an RGBA tuple of ints."""
     # Plain Python: for three numbers it is several times faster than numpy.
-    r, g, b = (min(255, max(0, int(v * factor))) for v in colour)
-    return (r, g, b, alpha)
+    r, g, b = colour
+    return (min(255, max(0, int(r * factor))), min(255, max(0, int(g * factor))),
+            min(255, max(0, int(b * factor))), alpha)
 
 
 def _mix(a: tuple | np.ndarray, b: tuple | np.ndarray, t: float) -> np.ndarray:
@@ -263,10 +277,11 @@ class _Face:
     mouth_y: float
     mouth_width: float
     light: tuple[float, float]
-    skin: np.ndarray
-    hair: np.ndarray
-    iris: np.ndarray
-    lips: np.ndarray
+    # Colours are (r, g, b) floats; tuples keep _shade's arithmetic plain Python.
+    skin: tuple[float, float, float]
+    hair: tuple[float, float, float]
+    iris: tuple[float, float, float]
+    lips: tuple[float, float, float]
 
 
 def _layout(factors: dict[str, float], rng: np.random.Generator) -> _Face:
@@ -301,10 +316,10 @@ def _layout(factors: dict[str, float], rng: np.random.Generator) -> _Face:
         mouth_y=eye_y + hh * 0.64,
         mouth_width=hw * 0.34 * f["mouth_width"],
         light=(f["light_x"], f["light_y"]),
-        skin=skin,
-        hair=_mix(dark, light, rng.random()),
-        iris=np.asarray(_IRIS[iris_name]) + rng.normal(0, 8, 3),
-        lips=_mix(skin, lip_red, 0.65 if f["lipstick"] else 0.35),
+        skin=tuple(skin.tolist()),
+        hair=tuple(_mix(dark, light, rng.random()).tolist()),
+        iris=tuple((np.asarray(_IRIS[iris_name]) + rng.normal(0, 8, 3)).tolist()),
+        lips=tuple(_mix(skin, lip_red, 0.65 if f["lipstick"] else 0.35).tolist()),
     )
 
 
@@ -346,7 +361,7 @@ def _background(rng: np.random.Generator, factors: dict[str, float],
     near = _random_colour(rng, lightness, saturation)
     far = _random_colour(rng, lightness * rng.uniform(0.6, 1.2), saturation)
     # (32, 32, 3): a tint between two colours, plus a top-to-bottom drift.
-    drift = np.linspace(-1, 1, 32)[:, None, None] * rng.normal(0, 25, 3)
+    drift = _steps(-1.0, 1.0, 32)[:, None, None] * rng.normal(0, 25, 3)
     small = near + (far - near) * field[:, :, None] + drift
     small = Image.fromarray(np.clip(small, 0, 255).astype(np.uint8))
     # Bilinear up to the target size, then nearest to the canvas: after the final
@@ -354,17 +369,19 @@ def _background(rng: np.random.Generator, factors: dict[str, float],
     target = side // SUPERSAMPLE
     image = small.resize((target, target), Image.BILINEAR).resize((side, side),
                                                                   Image.NEAREST)
-    draw = ImageDraw.Draw(image, "RGBA")
+    drawers = ImageDraw.Draw(image), ImageDraw.Draw(image, "RGBA")
     for _ in range(int(factors["clutter"])):
-        _clutter_shape(draw, rng, side, lightness)
+        _clutter_shape(drawers, rng, side)
     return image
 
 
-def _clutter_shape(draw: ImageDraw.ImageDraw, rng: np.random.Generator, side: int,
-                   lightness: float) -> None:
+def _clutter_shape(drawers: tuple[ImageDraw.ImageDraw, ImageDraw.ImageDraw],
+                   rng: np.random.Generator, side: int) -> None:
     """One background object: a panel, a light blob, a pole or a shard."""
     shade = _random_colour(rng, rng.uniform(0.1, 1.0), rng.uniform(0.0, 0.8))
-    fill = _shade(shade, 1.0, int(rng.integers(90, 256)))
+    # Half the objects are solid, the rest see-through like glass or a blurred lamp.
+    alpha = 255 if rng.random() < 0.5 else int(rng.integers(90, 255))
+    draw, fill = _pick_draw(*drawers, _shade(shade, 1.0, alpha))
     x, y = rng.random(2) * side
     w, h = rng.uniform(0.05, 0.45, 2) * side
     kind = rng.integers(4)
@@ -414,7 +431,7 @@ def _draw_ears(canvas: _Canvas, face: _Face) -> None:
 def _draw_head(canvas: _Canvas, face: _Face) -> None:
     """The head in three tones, the inner ones nudged towards the light.
 
-    After the Lanczos reduction the steps blend into a soft rim of shadow on the
+    After the box reduction the steps blend into a soft rim of shadow on the
     side away from the light, which gives the head its roundness.
     """
     lx, ly = face.light
@@ -430,7 +447,7 @@ def _draw_head(canvas: _Canvas, face: _Face) -> None:
 
 def _draw_eyes(canvas: _Canvas, face: _Face, rng: np.random.Generator) -> None:
     """Almond whites, iris and pupil, covered above and below by the lids."""
-    u = np.linspace(-1.0, 1.0, 13)
+    u = _steps(-1.0, 1.0, 13)
     gaze = rng.normal(0.0, 0.15)
     white = _shade((236, 232, 226), rng.uniform(0.85, 1.0))
     for side, x, width in zip((-1, 1), face.eye_x, face.eye_width, strict=True):
@@ -459,7 +476,7 @@ def _draw_eyes(canvas: _Canvas, face: _Face, rng: np.random.Generator) -> None:
 
 def _draw_brows(canvas: _Canvas, face: _Face, factors: dict[str, float]) -> None:
     """Tapered, arched strokes above the eyes, thick at the inner end."""
-    u = np.linspace(0.0, 1.0, 9)
+    u = _steps(0.0, 1.0, 9)
     thickness = factors["brow_thickness"] * (1 - 0.55 * u)
     lift = math.tan(math.radians(factors["brow_tilt"]))
     colour = _shade(face.hair, 0.55 if factors["hair_blond"] else 0.85, 235)
@@ -483,7 +500,7 @@ def _draw_nose(canvas: _Canvas, face: _Face) -> None:
     canvas.line(ridge, _shade(face.skin, 0.7, 110), 0.012)
     canvas.ellipse(x, tip - width * 0.1, width * 0.55, width * 0.45,
                    _shade(face.skin, 1.08, 150), points=12)
-    u = np.linspace(-1.0, 1.0, 9)
+    u = _steps(-1.0, 1.0, 9)
     wings = np.stack([x + width * u, tip + width * 0.35 * (1 - u**2) ** 0.5
                       - width * 0.3 * u**4], axis=1)
     canvas.line(wings, _shade(face.skin, 0.62, 200), 0.007)
@@ -496,7 +513,7 @@ def _draw_mouth(canvas: _Canvas, face: _Face, factors: dict[str, float]) -> None
     """Two lips around a parting curve; a smile lifts the corners, an open one
     shows a dark gap with a row of teeth."""
     smile = factors["smile"]
-    u = np.linspace(-1.0, 1.0, 15)
+    u = _steps(-1.0, 1.0, 15)
     xs = face.mouth_x + face.mouth_width * u * (1 + 0.08 * smile)
     bend = 1 - u**2
     parting = face.mouth_y + 0.01 * smile * bend - (0.03 * smile - 0.004) * u**2
@@ -531,7 +548,7 @@ def _draw_beard(canvas: _Canvas, face: _Face, factors: dict[str, float],
                           (face.mouth_x + mouth * 1.3, top)])
         canvas.polygon(np.concatenate([jaw, upper]), colour)
     if factors["moustache"]:
-        u = np.linspace(-1.0, 1.0, 11)
+        u = _steps(-1.0, 1.0, 11)
         xs = face.mouth_x + mouth * 1.1 * u
         ys = face.mouth_y - 0.02 - 0.012 * (1 - u**2) + 0.02 * u**4
         canvas.line(np.stack([xs, ys], axis=1), colour, 0.022)
@@ -548,7 +565,7 @@ def _draw_hair_back(canvas: _Canvas, face: _Face, factors: dict[str, float],
     length = hh * rng.uniform(1.1, 1.7)
     spread = hw * rng.uniform(1.25, 1.5)
     # Right side down, a wavy hem from right to left, left side back up.
-    u = np.linspace(1.0, -1.0, 9)
+    u = _steps(1.0, -1.0, 9)
     hem = np.stack([spread * u, length + 0.02 * np.sin(u * 9 + rng.random() * 6)],
                    axis=1)
     right = np.array([(spread, length * 0.6)])
@@ -613,7 +630,7 @@ def _draw_glasses(canvas: _Canvas, face: _Face, factors: dict[str, float],
         return
     frame = _shade(_random_colour(rng, rng.uniform(0.05, 0.6)), 1.0)
     width = rng.uniform(0.006, 0.013)
-    cos, sin = _unit_circle(28)
+    cos, sin = _unit_circle(28).T
     # A superellipse: between a circle and a rectangle with round corners.
     rim_x, rim_y = np.sign(cos) * np.abs(cos) ** 0.6, np.sign(sin) * np.abs(sin) ** 0.6
     y = face.eye_y + 0.006
@@ -644,7 +661,7 @@ def _finish(image: Image.Image, factors: dict[str, float], size: int,
     small = np.asarray(image.reduce(SUPERSAMPLE), dtype=np.float32)
     rows, cols = _ramps(size)
     gain = 1.0 + factors["light_x"] * cols + factors["light_y"] * rows
-    grain = rng.normal(0.0, 2.0, small.shape).astype(np.float32)
+    grain = rng.standard_normal(small.shape, dtype=np.float32) * 2.0
     return np.clip(small * gain[:, :, None] + grain + 0.5, 0, 255).astype(np.uint8)
 
 
