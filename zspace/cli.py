@@ -1,4 +1,4 @@
-"""The command line behind ``pipeline.py``: build | data | train | clean.
+"""The command line behind ``pipeline.py``: build | data | train | status | clean.
 
 Exit codes: 0 success, 1 an unexpected error, 2 bad input (configuration, data path,
 model file), 3 a failed build step, 130 interrupted.
@@ -20,6 +20,7 @@ COMMANDS = {
              "(the default)",
     "data": "prepare and cache the data set of the configuration",
     "train": "train (or load from the cache) every model of the configuration",
+    "status": "show each stage as fresh or stale, and why",
     "clean": "remove build outputs (with --all, the data and model caches too)",
 }
 
@@ -55,6 +56,12 @@ def make_parser() -> argparse.ArgumentParser:
     for name, text in COMMANDS.items():
         sub = commands.add_parser(name, help=text, description=text)
         _common_options(sub, top=False)
+        if name == "build":
+            sub.add_argument("--force", action="store_true",
+                             help="run the selected stages even if they are fresh")
+            sub.add_argument("--only", action="append", default=[], metavar="STAGE",
+                             help="consider only this stage (a notebook name or "
+                                  "'report'; repeatable)")
         if name == "clean":
             sub.add_argument("--all", action="store_true",
                              help="also remove the data and model caches")
@@ -66,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     command = args.command or "build"
     try:
-        config = load_config(args.config, args.overrides)
+        config = load_config(args.config or "default", args.overrides)
         return HANDLERS[command](config, args)
     except ZspaceError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -105,7 +112,22 @@ def run_train(config: Config, args: argparse.Namespace) -> int:
 
 
 def run_build(config: Config, args: argparse.Namespace) -> int:
-    return run_train(config, args)
+    from zspace.build.graph import build
+
+    site = build(config, args.build_dir, force=getattr(args, "force", False),
+                 only=tuple(getattr(args, "only", ())), progress=not args.quiet)
+    print(f"report: {site / 'index.html'}")
+    return 0
+
+
+def run_status(config: Config, args: argparse.Namespace) -> int:
+    from zspace.build.graph import status
+
+    rows = status(config, args.build_dir)
+    width = max(len(name) for name, _ in rows)
+    for name, state in rows:
+        print(f"{name:<{width}}  {state}")
+    return 0
 
 
 def run_clean(config: Config, args: argparse.Namespace) -> int:
@@ -122,4 +144,5 @@ def run_clean(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-HANDLERS = {"build": run_build, "data": run_data, "train": run_train, "clean": run_clean}
+HANDLERS = {"build": run_build, "data": run_data, "train": run_train,
+            "status": run_status, "clean": run_clean}

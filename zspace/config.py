@@ -143,10 +143,13 @@ class BuildConfig:
     Attributes:
         parallel_notebooks: Notebooks executed at once (independent ones only).
         keep_archives: Builds whose figures are archived for ``diff``.
+        publish: Also publish the figures and Markdown articles into the repository's
+            ``figures/`` and ``articles/`` (the ``default`` profile does).
     """
 
     parallel_notebooks: int = 2
     keep_archives: int = 5
+    publish: bool = False
 
 
 @dataclass(frozen=True)
@@ -201,6 +204,11 @@ def load_config(source: str | Path | None = None, overrides: list[str] = ()) -> 
     for item in overrides:
         key, value = _parse_override(item)
         _set_dotted(tree, key, value)
+    return _build(Config, tree, prefix="")
+
+
+def config_from_dict(tree: dict[str, Any]) -> Config:
+    """Rebuild a configuration from :meth:`Config.to_dict` output (checked as usual)."""
     return _build(Config, tree, prefix="")
 
 

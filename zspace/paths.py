@@ -7,6 +7,7 @@ CONFIGS = ROOT / "configs"
 ANALYSIS = ROOT / "analysis"
 REPORT_TEMPLATES = ROOT / "report"
 FIGURES = ROOT / "figures"
+ARTICLES = ROOT / "articles"  # the default profile's Markdown articles, committed
 BENCHMARKS = ROOT / "benchmarks"
 DOCS = ROOT / "docs"
 

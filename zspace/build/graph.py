@@ -1,0 +1,257 @@
+"""``build`` and ``status``: the stages in order, each skipped when its key is fresh."""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import time
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from zspace import paths
+from zspace.build import notebooks as nb
+from zspace.build.publish import MANIFEST, archive, copy_figures, manifest_entry, swap_in
+from zspace.build.report import Links, render_site
+from zspace.build.runner import (
+    REPORT_STAGE,
+    Build,
+    discover,
+    notebook_key,
+    notebook_outputs_exist,
+    run_notebooks,
+    stage_status,
+)
+from zspace.build.state import StageKey, write_json_atomic
+from zspace.config import Config
+from zspace.errors import BuildError, ConfigError
+from zspace.versioning import code_digest
+
+PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "scipy", "scikit-learn",
+            "scikit-image", "matplotlib", "pillow", "jinja2", "markdown", "papermill")
+REPORT_CODE = ("zspace/build", "report")
+
+
+def build(config: Config, build_root: Path | None = None, *, force: bool = False,
+          only: tuple[str, ...] = (), progress: bool = True) -> Path:
+    """Build the report of ``config``; return the published site folder.
+
+    Args:
+        config: The configuration.
+        build_root: The build folder (default ``build/``).
+        force: Run the selected stages even when they are fresh.
+        only: Stage names to consider (notebook names, ``report``); others are
+            skipped even if stale. Empty: every stage.
+        progress: Progress lines and bars on stderr.
+
+    Raises:
+        ConfigError: Unknown notebook parameter or stage name (before anything runs).
+        DataError, ModelError: Bad data path or model file.
+        BuildError: A notebook or the report failed; the published site is untouched.
+    """
+    b = Build(config, paths.build_dir(build_root), progress)
+    specs = discover(config)
+    parameters = {s.name: nb.resolve_parameters(s, config.notebooks.get(s.name, {}))
+                  for s in specs}
+    _check_only(only, specs)
+    b.root.mkdir(parents=True, exist_ok=True)
+    config_file = b.root / "config.json"
+    write_json_atomic(config_file, config.to_dict())
+
+    dataset_hash = _timed(b, "data", lambda: _data_stage(b))
+    needed = sorted({m for s in specs for m in s.models})
+    model_keys = _timed(b, "models", lambda: _models_stage(b, needed))
+
+    jobs, keys = [], {}
+    for spec in specs:
+        key = notebook_key(spec, parameters[spec.name], dataset_hash, model_keys)
+        keys[spec.name] = key
+        selected = not only or spec.name in only
+        fresh = b.state.is_fresh(f"notebook {spec.name}", key)
+        has_outputs = notebook_outputs_exist(b, spec)
+        if selected and (force or not fresh or not has_outputs):
+            jobs.append((spec, parameters[spec.name], key))
+        elif not has_outputs:
+            raise BuildError(f"notebook {spec.name} has never run; build without "
+                             "--only first")
+    b.say(f"notebooks: {len(jobs)} to run, {len(specs) - len(jobs)} fresh")
+    failures = run_notebooks(b, jobs, config_file)
+    if failures:
+        more = f"\n({len(failures) - 1} more notebooks failed)" if len(failures) > 1 else ""
+        raise BuildError(f"{failures[0]}{more}\nthe published report is unchanged")
+
+    report_key = _report_key(b, specs, keys)
+    site = b.root / "site"
+    if (not jobs and b.state.is_fresh(REPORT_STAGE, report_key) and site.is_dir()
+            and not (force and (not only or REPORT_STAGE in only))):
+        b.say("report: fresh")
+        return site
+    started = time.perf_counter()
+    _publish(b, specs, parameters, keys, dataset_hash, model_keys, report_key)
+    b.state.record(REPORT_STAGE, report_key, time.perf_counter() - started)
+    b.say(f"report: {site / 'index.html'}")
+    return site
+
+
+def _check_only(only: tuple[str, ...], specs: list[nb.NotebookSpec]) -> None:
+    known = {s.name for s in specs} | {REPORT_STAGE}
+    for name in only:
+        if name not in known:
+            raise ConfigError(f"--only {name}: no such stage (stages: "
+                              f"{', '.join(sorted(known))})")
+
+
+def _timed(b: Build, stage: str, step):
+    started = time.perf_counter()
+    value = step()
+    b.timings[stage] = time.perf_counter() - started
+    return value
+
+
+def _data_stage(b: Build) -> str:
+    from zspace.data import load_dataset
+
+    card = load_dataset(b.config.data, b.build_root, b.progress).card
+    b.card = card.to_dict()
+    return card.content_hash
+
+
+def _models_stage(b: Build, names: list[str]) -> dict[str, str]:
+    """Artifact keys of the models the notebooks need, training the missing ones.
+
+    Fresh artifacts are found by key alone, so a no-op build never imports TensorFlow.
+    """
+    from zspace.models.artifacts import find_artifacts
+
+    keys, missing = find_artifacts(b.config, b.build_root, names)
+    if missing:
+        from zspace.data import load_dataset
+        from zspace.models import train_or_load_named
+
+        dataset = load_dataset(b.config.data, b.build_root, progress=False)
+        for name in missing:
+            b.say(f"model {name}: training")
+            keys[name] = train_or_load_named(name, b.config, dataset, b.build_root,
+                                             b.progress).key
+    return keys
+
+
+def _report_key(b: Build, specs, keys: dict[str, StageKey]) -> StageKey:
+    return StageKey({
+        "code": code_digest(*REPORT_CODE),
+        "templates": _folder_digest(paths.REPORT_TEMPLATES),
+        "notebooks": {s.name: keys[s.name].digest for s in specs},
+        "publish": b.config.build.publish,
+    })
+
+
+def _folder_digest(folder: Path) -> str:
+    from zspace.config import digest_of
+
+    return digest_of({p.relative_to(folder).as_posix(): p.read_text()
+                      for p in sorted(folder.rglob("*")) if p.is_file()})
+
+
+def _publish(b: Build, specs, parameters, keys, dataset_hash, model_keys, report_key):
+    staging = b.root / ".site.staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "figures").mkdir(parents=True)
+    (staging / "notebooks").mkdir()
+    manifest, results = {}, {}
+    for spec in specs:
+        folder = b.root / "notebooks" / spec.name
+        shutil.copy2(folder / spec.path.name, staging / "notebooks" / spec.path.name)
+        results.update(_merge_results(results, folder / nb.RESULTS_FILE, spec.name))
+        for figure_id, file in spec.figures.items():
+            shutil.copy2(folder / file, staging / "figures" / file)
+            manifest[figure_id] = manifest_entry(
+                staging / "figures" / file, spec.name, parameters[spec.name],
+                {m: model_keys[m] for m in spec.models}, dataset_hash,
+                keys[spec.name].parts["code"])
+    manifest = dict(sorted(manifest.items()))
+    write_json_atomic(staging / "figures" / MANIFEST, manifest)
+    context = {"results": results, "manifest": manifest,
+               "provenance": _provenance(b, report_key)}
+    render_site(staging, context, Links())
+    swap_in(staging, b.root / "site")
+    build_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{report_key.digest[:8]}"
+    archive(b.root / "site" / "figures", paths.build_dir(b.build_root) / "archive"
+            / b.config.name, build_id, b.config.build.keep_archives)
+    if b.config.build.publish:
+        _publish_to_repository(b.root / "site", context, manifest)
+
+
+def _merge_results(results: dict, file: Path, notebook: str) -> dict:
+    new = json.loads(file.read_text())
+    clash = sorted(set(new) & set(results))
+    if clash:
+        raise BuildError(f"notebook {notebook} writes result {clash[0]}, which another "
+                         "notebook writes too")
+    return new
+
+
+def _provenance(b: Build, report_key: StageKey) -> dict[str, Any]:
+    stages = {name: record.get("seconds") for name, record in b.state.stages.items()}
+    stages.update({k: round(v, 2) for k, v in b.timings.items()})
+    return {
+        "config": b.config.to_dict(),
+        "dataset": b.card,
+        "packages": {name: _version(name) for name in PACKAGES if _version(name)},
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "timings": stages,
+        "report_key": report_key.digest,
+    }
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _publish_to_repository(site: Path, context: dict, manifest: dict) -> None:
+    """Copy figures and Markdown articles of the default profile into the repository."""
+    staging = paths.ROOT / ".figures.staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    copy_figures(site / "figures", staging, manifest)
+    articles = paths.ROOT / ".articles.staging"
+    shutil.rmtree(articles, ignore_errors=True)
+    articles.mkdir()
+    render_site(articles, context, Links(figures="../figures", notebooks="../analysis"),
+                html_pages=False)
+    swap_in(staging, paths.FIGURES)
+    swap_in(articles, paths.ARTICLES)
+
+
+def status(config: Config, build_root: Path | None = None) -> list[tuple[str, str]]:
+    """Each stage and ``fresh`` or ``stale: why``, without running anything."""
+    from zspace.data import cache_key
+    from zspace.data.cache import load_entry
+    from zspace.models.artifacts import find_artifacts
+
+    b = Build(config, paths.build_dir(build_root), progress=False)
+    specs = discover(config)
+    entry = load_entry(paths.data_cache_dir(b.build_root)
+                       / f"{config.data.source}-{cache_key(config.data)}")
+    rows = [("data", "fresh" if entry else "stale: not prepared")]
+    needed = sorted({m for s in specs for m in s.models})
+    model_keys, missing = (find_artifacts(config, b.build_root, needed) if entry
+                           else ({}, needed))
+    rows += [(f"model {m}", "stale: not trained" if m in missing else "fresh")
+             for m in needed]
+    keys = {}
+    for spec in specs:
+        params = nb.resolve_parameters(spec, config.notebooks.get(spec.name, {}))
+        inputs = {m: model_keys.get(m, "missing") for m in needed}
+        keys[spec.name] = notebook_key(spec, params, entry.card.content_hash
+                                       if entry else "missing", inputs)
+        rows.append((f"notebook {spec.name}",
+                     stage_status(b, f"notebook {spec.name}", keys[spec.name],
+                                  notebook_outputs_exist(b, spec))))
+    rows.append((REPORT_STAGE, stage_status(b, REPORT_STAGE, _report_key(b, specs, keys),
+                                            (b.root / "site").is_dir())))
+    return rows

@@ -1,0 +1,157 @@
+"""The analysis notebooks: what each declares, checking parameters, running papermill.
+
+Each notebook in ``analysis/`` has a first cell tagged ``parameters`` and, in its
+metadata under ``zspace``, the figures it writes and the models it needs::
+
+    {"zspace": {"figures": {"A4": "A4-vae-normal-samples.png"}, "models": ["vae"]}}
+
+The pipeline injects three reserved parameters into every notebook: ``config_file``
+(the resolved configuration as JSON), ``build_dir`` and ``output_dir`` (where the
+notebook writes its figures and ``results.json``).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import papermill
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import default
+
+from zspace.errors import BuildError, ConfigError
+
+RESERVED = ("config_file", "build_dir", "output_dir")
+RESULTS_FILE = "results.json"
+
+
+@dataclass(frozen=True)
+class NotebookSpec:
+    """One analysis notebook as the pipeline sees it.
+
+    Attributes:
+        path: The notebook file.
+        figures: Catalogue id -> file name of each figure it writes.
+        models: Names of the models it needs (``ae``, ``vae``, ``wide_ae``, ``judge``).
+        defaults: Its parameters and their default values (reserved ones excluded).
+    """
+
+    path: Path
+    figures: dict[str, str]
+    models: tuple[str, ...]
+    defaults: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+
+def read_spec(path: Path) -> NotebookSpec:
+    """Read a notebook's declared figures, models and parameter defaults.
+
+    Raises:
+        BuildError: The notebook has no ``parameters`` cell, no ``zspace`` metadata,
+            or a parameter default that is not a Python literal.
+    """
+    notebook = nbformat.read(path, as_version=4)
+    meta = notebook.metadata.get("zspace")
+    if not meta or "figures" not in meta:
+        raise BuildError(f"{path.name}: no 'zspace' metadata naming its figures")
+    if not any("parameters" in cell.metadata.get("tags", ()) for cell in notebook.cells):
+        raise BuildError(f"{path.name}: no cell tagged 'parameters'")
+    defaults = {}
+    for name, info in papermill.inspect_notebook(str(path)).items():
+        if name in RESERVED:
+            continue
+        try:
+            defaults[name] = ast.literal_eval(info["default"])
+        except (ValueError, SyntaxError):
+            raise BuildError(f"{path.name}: parameter {name} = {info['default']} is "
+                             "not a literal; the pipeline cannot check it") from None
+    return NotebookSpec(path, dict(meta["figures"]), tuple(meta.get("models", ())),
+                        defaults)
+
+
+def resolve_parameters(spec: NotebookSpec, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The notebook's defaults with ``overrides`` applied, after checking them.
+
+    Raises:
+        ConfigError: An override names a parameter the notebook does not have, or its
+            type differs from the default's (an int is accepted for a float).
+    """
+    resolved = dict(spec.defaults)
+    for name, value in overrides.items():
+        key = f"notebooks.{spec.name}.{name}"
+        if name not in spec.defaults:
+            known = ", ".join(sorted(spec.defaults)) or "none"
+            raise ConfigError(f"unknown notebook parameter {key} "
+                              f"(parameters of {spec.path.name}: {known})")
+        resolved[name] = _check_type(value, spec.defaults[name], key)
+    return resolved
+
+
+def _check_type(value: Any, default: Any, key: str) -> Any:
+    if isinstance(default, bool) or isinstance(value, bool):
+        if isinstance(default, bool) and isinstance(value, bool):
+            return value
+    elif isinstance(default, float) and isinstance(value, int | float):
+        return float(value)
+    elif isinstance(default, list | tuple) and isinstance(value, list | tuple):
+        if all(_same_kind(v, default[0]) for v in value) if default else True:
+            return list(value)
+    elif type(value) is type(default):
+        return value
+    raise ConfigError(f"{key}: expected {type(default).__name__} like the notebook's "
+                      f"default {default!r}, got {value!r}")
+
+
+def _same_kind(value: Any, example: Any) -> bool:
+    if isinstance(example, float):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return type(value) is type(example)
+
+
+class IsolatedKernelManager(AsyncKernelManager):
+    """A kernel that talks over Unix sockets in a private folder, not TCP ports.
+
+    Kernels started at the same moment pick their TCP ports independently and can
+    collide; with IPC sockets in a fresh folder per kernel there is nothing to share.
+    """
+
+    @default("transport")
+    def _default_transport(self) -> str:
+        return "ipc"
+
+    @default("ip")
+    def _default_ip(self) -> str:
+        return os.path.join(tempfile.mkdtemp(prefix="zspace-kernel-"), "kernel")
+
+
+def execute(spec: NotebookSpec, parameters: dict[str, Any], output: Path,
+            cwd: Path) -> None:
+    """Run one notebook with papermill; the executed copy is written to ``output``.
+
+    Raises:
+        BuildError: A cell failed; the message names the notebook, the cell and the
+            error, and points at the executed notebook kept for inspection.
+    """
+    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        papermill.execute_notebook(
+            str(spec.path), str(output), parameters=parameters, cwd=str(cwd),
+            kernel_name="python3", progress_bar=False,
+            kernel_manager_class=IsolatedKernelManager)
+    except papermill.PapermillExecutionError as error:
+        raise BuildError(
+            f"notebook {spec.path.name} failed in cell {error.exec_count} "
+            f"(cell index {error.cell_index}): {error.ename}: {error.evalue}\n"
+            f"  the executed notebook is kept at {output}") from None
+    except Exception as error:  # the kernel died or could not start
+        raise BuildError(f"notebook {spec.path.name} could not run: "
+                         f"{type(error).__name__}: {error}\n"
+                         f"  the executed notebook is kept at {output}") from None

@@ -1,0 +1,140 @@
+"""Render the articles: Jinja2 sources in ``report/``, written out as HTML and Markdown.
+
+Each article's prose is written once, as a Markdown template (``report/articles/*.md.j2``).
+It is rendered twice: for Markdown as it is, for HTML with autoescaping and then converted
+with Python-Markdown into the HTML layout. ``figure(id, caption)`` in a template gives
+the format's own figure markup, with the figure's provenance one click away.
+Templates render with ``StrictUndefined``: a number missing from the results stops the
+build instead of leaving a blank.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import markdown
+from markupsafe import Markup
+
+from zspace import paths
+from zspace.errors import BuildError
+
+ARTICLES = {
+    "A": "A VAE on faces: training and image creation",
+    "B": "A plain AE's latent space and the curse of high dimensionality",
+    "C": "Latent space fragmentation: making a plain AE generative",
+}
+
+
+@dataclass(frozen=True)
+class Links:
+    """Where the rendered pages find figures and executed notebooks (relative)."""
+
+    figures: str = "figures"
+    notebooks: str = "notebooks"
+    notebook_suffix: str = ".ipynb"
+
+
+def page_name(article: str) -> str:
+    """File stem of an article page, e.g. ``A-vae-on-faces``."""
+    words = ARTICLES[article].split(":")[0].lower().replace("'", "").split()
+    return f"{article}-" + "-".join(w for w in words if w not in ("a", "the"))
+
+
+def _number(value: Any, digits: int = 3) -> str:
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.{digits}g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def _percent(value: float, digits: int = 1) -> str:
+    return f"{100 * value:.{digits}f} %"
+
+
+def _environment(autoescape: bool) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(paths.REPORT_TEMPLATES),
+        autoescape=autoescape,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    env.filters["num"] = _number
+    env.filters["pct"] = _percent
+    return env
+
+
+def _figure_markup(manifest: dict, links: Links, as_html: bool):
+    def figure(figure_id: str, caption: str) -> str:
+        if figure_id not in manifest:
+            raise BuildError(f"the report cites figure {figure_id}, which no notebook "
+                             "made")
+        entry = manifest[figure_id]
+        src = f"{links.figures}/{entry['file']}"
+        notebook = f"{links.notebooks}/{entry['notebook']}{links.notebook_suffix}"
+        if not as_html:
+            return (f"![Figure {figure_id}]({src})\n\n*Figure {figure_id}.* {caption} "
+                    f"([notebook]({notebook}), sha256 `{entry['sha256'][:12]}`)\n")
+        parameters = ", ".join(f"{k}={v!r}" for k, v in entry["parameters"].items())
+        models = ", ".join(f"{k} {v}" for k, v in entry["models"].items()) or "none"
+        return Markup(
+            f'\n<figure id="fig-{figure_id}">\n<a href="{html.escape(src)}">'
+            f'<img src="{html.escape(src)}" alt="Figure {figure_id}"></a>\n'
+            f"<figcaption><b>Figure {figure_id}.</b> {caption}\n"
+            "<details><summary>provenance</summary><dl>"
+            f'<dt>notebook</dt><dd><a href="{html.escape(notebook)}">'
+            f'{html.escape(entry["notebook"])}</a></dd>'
+            f"<dt>parameters</dt><dd>{html.escape(parameters) or 'defaults'}</dd>"
+            f"<dt>models</dt><dd>{html.escape(models)}</dd>"
+            f"<dt>dataset</dt><dd>{html.escape(entry['dataset'][:16])}</dd>"
+            f"<dt>code</dt><dd>{html.escape(entry['code'])}</dd>"
+            f"<dt>sha256</dt><dd>{html.escape(entry['sha256'][:16])}</dd>"
+            "</dl></details></figcaption>\n</figure>\n")
+    return figure
+
+
+def render_site(site: Path, context: dict[str, Any], links: Links,
+                html_pages: bool = True) -> list[Path]:
+    """Write ``index`` and every article as Markdown (and HTML) into ``site``.
+
+    Args:
+        site: Output folder (must exist).
+        context: Template variables: ``results``, ``manifest``, ``provenance``...
+        links: Relative locations of figures and notebooks from the pages.
+        html_pages: Also write the HTML pages and the stylesheet.
+
+    Returns:
+        The files written.
+
+    Raises:
+        BuildError: A template refers to a missing variable, result or figure.
+    """
+    pages = {"index": "index.md.j2",
+             **{page_name(a): f"articles/{a}.md.j2" for a in ARTICLES}}
+    nav = [("index", "Overview")] + [(page_name(a), f"{a}. {t}")
+                                     for a, t in ARTICLES.items()]
+    written = []
+    for as_html in ([False, True] if html_pages else [False]):
+        env = _environment(autoescape=as_html)
+        env.globals.update(figure=_figure_markup(context["manifest"], links, as_html),
+                           page_name=page_name, articles=ARTICLES,
+                           suffix=".html" if as_html else ".md")
+        for stem, template in pages.items():
+            try:
+                text = env.get_template(template).render(**context)
+                if as_html:
+                    body = Markup(markdown.markdown(text, extensions=["tables"]))
+                    text = env.get_template("layout.html.j2").render(
+                        body=body, nav=nav, current=stem, **context)
+            except jinja2.UndefinedError as error:
+                raise BuildError(f"report template {template}: {error.message}") \
+                    from None
+            path = site / f"{stem}{'.html' if as_html else '.md'}"
+            path.write_text(text)
+            written.append(path)
+    if html_pages:
+        (site / "style.css").write_text((paths.REPORT_TEMPLATES / "style.css")
+                                        .read_text())
+    return written

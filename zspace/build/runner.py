@@ -1,0 +1,158 @@
+"""The build as a graph of stages: data, models, notebooks, report.
+
+Every stage is keyed by its code, parameters and inputs (:mod:`zspace.build.state`).
+A stage whose key is unchanged and whose outputs exist is skipped; a changed one runs,
+and because its outputs feed the keys of later stages, so does everything after it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zspace import paths
+from zspace.build import notebooks as nb
+from zspace.build.state import BuildState, StageKey, describe_change
+from zspace.config import Config
+from zspace.errors import BuildError, ConfigError
+from zspace.versioning import code_digest
+
+# The library code a notebook's figures depend on; a change re-runs the notebooks.
+NOTEBOOK_CODE = ("zspace/latent", "zspace/models", "zspace/data", "zspace/notebook.py",
+                 "zspace/plots.py", "zspace/config.py")
+REPORT_STAGE = "report"
+
+
+@dataclass
+class Build:
+    """One build folder (``build/<profile>/``) and what is known about it."""
+
+    config: Config
+    build_root: Path  # the top build folder, where the shared caches live
+    progress: bool = True
+    timings: dict[str, float] = field(default_factory=dict)
+    card: dict[str, Any] = field(default_factory=dict)  # the dataset card, once known
+
+    @property
+    def root(self) -> Path:
+        return paths.build_dir(self.build_root) / self.config.name
+
+    @property
+    def state(self) -> BuildState:
+        return BuildState(self.root / "state.json")
+
+    def say(self, message: str) -> None:
+        if self.progress:
+            print(message, file=sys.stderr, flush=True)
+
+
+def discover(config: Config, folder: Path | None = None) -> list[nb.NotebookSpec]:
+    """Every notebook of ``analysis/``, checking that configured overrides name them.
+
+    Raises:
+        ConfigError: ``notebooks.NAME`` names no notebook in the folder.
+    """
+    folder = folder or paths.ANALYSIS
+    specs = [nb.read_spec(path) for path in sorted(folder.glob("*.ipynb"))]
+    names = {spec.name for spec in specs}
+    for name in config.notebooks:
+        if name not in names:
+            raise ConfigError(f"notebooks.{name}: no notebook {name}.ipynb in {folder} "
+                              f"(notebooks: {', '.join(sorted(names))})")
+    return specs
+
+
+def notebook_key(spec: nb.NotebookSpec, parameters: dict[str, Any],
+                 dataset_hash: str, model_keys: dict[str, str]) -> StageKey:
+    return StageKey({
+        "notebook": code_digest(spec.path),
+        "code": code_digest(*[p for p in NOTEBOOK_CODE if (paths.ROOT / p).exists()]),
+        "parameters": parameters,
+        "inputs": {"dataset": dataset_hash,
+                   **{f"model {name}": model_keys[name] for name in spec.models}},
+    })
+
+
+def notebook_outputs_exist(build: Build, spec: nb.NotebookSpec) -> bool:
+    folder = build.root / "notebooks" / spec.name
+    return (folder / nb.RESULTS_FILE).is_file() and all(
+        (folder / file).is_file() for file in spec.figures.values())
+
+
+def run_notebooks(build: Build, jobs: list[tuple[nb.NotebookSpec, dict, StageKey]],
+                  config_file: Path) -> list[BuildError]:
+    """Execute notebooks, several at once; return the failures (others are recorded)."""
+    state = build.state
+    failures: list[BuildError] = []
+
+    def one(job):
+        spec, parameters, key = job
+        final = build.root / "notebooks" / spec.name
+        running = final.with_name(spec.name + ".running")
+        failed = final.with_name(spec.name + ".failed")
+        for stale in (running, failed):
+            shutil.rmtree(stale, ignore_errors=True)
+        running.mkdir(parents=True)
+        build.say(f"  notebook {spec.name}: running")
+        started = time.perf_counter()
+        injected = {"config_file": str(config_file), "build_dir": str(build.build_root),
+                    "output_dir": str(running)}
+        try:
+            nb.execute(spec, {**parameters, **injected}, running / spec.path.name,
+                       cwd=running)
+            _check_figures(spec, running)
+        except BuildError as error:
+            running.rename(failed)
+            failures.append(BuildError(str(error).replace(str(running), str(failed))))
+            build.say(f"  notebook {spec.name}: FAILED")
+            return
+        shutil.rmtree(final, ignore_errors=True)
+        running.rename(final)
+        seconds = time.perf_counter() - started
+        state.record(f"notebook {spec.name}", key, seconds,
+                     kernel_start=_kernel_start_seconds(final / spec.path.name))
+        build.timings[f"notebook {spec.name}"] = seconds
+        build.say(f"  notebook {spec.name}: done in {seconds:.1f} s")
+
+    workers = max(1, min(build.config.build.parallel_notebooks, len(jobs)))
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(one, jobs))
+    return failures
+
+
+def _check_figures(spec: nb.NotebookSpec, folder: Path) -> None:
+    missing = [f for f in spec.figures.values() if not (folder / f).is_file()]
+    if missing or not (folder / nb.RESULTS_FILE).is_file():
+        raise BuildError(f"notebook {spec.name} finished without writing "
+                         f"{', '.join(missing) or nb.RESULTS_FILE}; the executed "
+                         f"notebook is kept at {folder / spec.path.name}")
+
+
+def _kernel_start_seconds(executed: Path) -> float | None:
+    """Time from papermill's start to the first cell's start: mostly kernel start-up."""
+    import datetime
+
+    import nbformat
+
+    notebook = nbformat.read(executed, as_version=4)
+    try:
+        started = notebook.metadata.papermill.start_time
+        first = next(c.metadata.papermill.start_time for c in notebook.cells
+                     if c.metadata.get("papermill", {}).get("start_time"))
+    except (AttributeError, StopIteration):
+        return None
+    parse = datetime.datetime.fromisoformat
+    return round((parse(first) - parse(started)).total_seconds(), 2)
+
+
+def stage_status(build: Build, stage: str, key: StageKey, outputs: bool) -> str:
+    """``fresh`` or ``stale: why`` for one stage."""
+    previous = build.state.previous(stage)
+    if previous.get("key") == key.digest and outputs:
+        return "fresh"
+    return "stale: " + describe_change(key, previous)

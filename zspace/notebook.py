@@ -1,0 +1,103 @@
+"""What an analysis notebook needs from the pipeline: its configuration, the data set,
+the trained models, and a place for its figures and numbers.
+
+A notebook starts with ``run = zspace.notebook.start(config_file, build_dir,
+output_dir)`` (the three parameters the pipeline injects) and then calls ``run.dataset``,
+``run.model("vae")``, ``run.save_figure(fig, "A4-...")`` and ``run.record(...)``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zspace.config import Config, config_from_dict
+from zspace.errors import BuildError
+
+RESULTS_FILE = "results.json"
+
+
+class Run:
+    """One notebook execution inside a build."""
+
+    def __init__(self, config: Config, build_dir: Path, output_dir: Path):
+        self.config = config
+        self.build_dir = build_dir
+        self.output_dir = output_dir
+        self.results: dict[str, Any] = {}
+        output_dir.mkdir(parents=True, exist_ok=True)
+        self._write_results()
+
+    @functools.cached_property
+    def dataset(self):
+        """The configured data set (from the cache the data stage filled)."""
+        from zspace.data import load_dataset
+
+        return load_dataset(self.config.data, self.build_dir, progress=False)
+
+    @functools.cache
+    def trained(self, name: str):
+        """The trained model ``name`` with its history and key (a cache hit)."""
+        from zspace.models import train_or_load_named
+
+        return train_or_load_named(name, self.config, self.dataset, self.build_dir,
+                                   progress=False)
+
+    def model(self, name: str):
+        """The Keras model ``name`` (``ae``, ``vae``, ``wide_ae`` or ``judge``)."""
+        return self.trained(name).model
+
+    def save_figure(self, figure, stem: str, dpi: int = 100) -> Path:
+        """Save a Matplotlib figure as ``<stem>.png``, byte-identical for equal input.
+
+        The PNG carries no software or date stamp, so an unchanged figure keeps its
+        hash and the figure diff reports it unchanged.
+        """
+        import matplotlib.pyplot as plt
+
+        path = self.output_dir / f"{stem}.png"
+        figure.savefig(path, dpi=dpi, metadata={"Software": None})
+        plt.close(figure)
+        return path
+
+    def record(self, **values: Any) -> None:
+        """Add numbers for the articles' prose to ``results.json`` (written at once).
+
+        Raises:
+            BuildError: A value is not a finite number, string, list or dict of them.
+        """
+        for name, value in values.items():
+            self.results[name] = _plain(value, name)
+        self._write_results()
+
+    def _write_results(self) -> None:
+        path = self.output_dir / RESULTS_FILE
+        path.write_text(json.dumps(self.results, indent=2, sort_keys=True))
+
+
+def _plain(value: Any, name: str) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v, f"{name}.{k}") for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_plain(v, f"{name}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise BuildError(f"result {name} is {value}; the prose cannot quote it")
+        return value
+    raise BuildError(f"result {name} has type {type(value).__name__}; expected a "
+                     "number, string, list or dict")
+
+
+def start(config_file: str, build_dir: str, output_dir: str) -> Run:
+    """Open the run the pipeline prepared (the notebook's three injected parameters)."""
+    config = config_from_dict(json.loads(Path(config_file).read_text()))
+    return Run(config, Path(build_dir), Path(output_dir))
