@@ -145,11 +145,15 @@ class BuildConfig:
         keep_archives: Builds whose figures are archived for ``diff``.
         publish: Also publish the figures and Markdown articles into the repository's
             ``figures/`` and ``articles/`` (the ``default`` profile does).
+        analysis_dir: Folder of the analysis notebooks ("": the repository's).
+        templates_dir: Folder of the report templates ("": the repository's).
     """
 
     parallel_notebooks: int = 2
     keep_archives: int = 5
     publish: bool = False
+    analysis_dir: str = ""
+    templates_dir: str = ""
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ def build(config: Config, build_root: Path | None = None, *, force: bool = False
         BuildError: A notebook or the report failed; the published site is untouched.
     """
     b = Build(config, paths.build_dir(build_root), progress)
-    specs = discover(config)
+    specs = discover(config, b.analysis)
     parameters = {s.name: nb.resolve_parameters(s, config.notebooks.get(s.name, {}))
                   for s in specs}
     _check_only(only, specs)
@@ -141,7 +141,7 @@ def _models_stage(b: Build, names: list[str]) -> dict[str, str]:
 def _report_key(b: Build, specs, keys: dict[str, StageKey]) -> StageKey:
     return StageKey({
         "code": code_digest(*REPORT_CODE),
-        "templates": _folder_digest(paths.REPORT_TEMPLATES),
+        "templates": _folder_digest(b.templates),
         "notebooks": {s.name: keys[s.name].digest for s in specs},
         "publish": b.config.build.publish,
     })
@@ -174,13 +174,13 @@ def _publish(b: Build, specs, parameters, keys, dataset_hash, model_keys, report
     write_json_atomic(staging / "figures" / MANIFEST, manifest)
     context = {"results": results, "manifest": manifest,
                "provenance": _provenance(b, report_key)}
-    render_site(staging, context, Links())
+    render_site(staging, context, Links(), b.templates)
     swap_in(staging, b.root / "site")
     build_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{report_key.digest[:8]}"
     archive(b.root / "site" / "figures", paths.build_dir(b.build_root) / "archive"
             / b.config.name, build_id, b.config.build.keep_archives)
     if b.config.build.publish:
-        _publish_to_repository(b.root / "site", context, manifest)
+        _publish_to_repository(b.root / "site", context, manifest, b.templates)
 
 
 def _merge_results(results: dict, file: Path, notebook: str) -> dict:
@@ -213,7 +213,8 @@ def _version(package: str) -> str | None:
         return None
 
 
-def _publish_to_repository(site: Path, context: dict, manifest: dict) -> None:
+def _publish_to_repository(site: Path, context: dict, manifest: dict,
+                           templates: Path) -> None:
     """Copy figures and Markdown articles of the default profile into the repository."""
     staging = paths.ROOT / ".figures.staging"
     shutil.rmtree(staging, ignore_errors=True)
@@ -222,7 +223,7 @@ def _publish_to_repository(site: Path, context: dict, manifest: dict) -> None:
     shutil.rmtree(articles, ignore_errors=True)
     articles.mkdir()
     render_site(articles, context, Links(figures="../figures", notebooks="../analysis"),
-                html_pages=False)
+                templates, html_pages=False)
     swap_in(staging, paths.FIGURES)
     swap_in(articles, paths.ARTICLES)
 
@@ -234,7 +235,7 @@ def status(config: Config, build_root: Path | None = None) -> list[tuple[str, st
     from zspace.models.artifacts import find_artifacts
 
     b = Build(config, paths.build_dir(build_root), progress=False)
-    specs = discover(config)
+    specs = discover(config, b.analysis)
     entry = load_entry(paths.data_cache_dir(b.build_root)
                        / f"{config.data.source}-{cache_key(config.data)}")
     rows = [("data", "fresh" if entry else "stale: not prepared")]

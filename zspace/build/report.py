@@ -54,15 +54,29 @@ def _percent(value: float, digits: int = 1) -> str:
     return f"{100 * value:.{digits}f} %"
 
 
-def _environment(autoescape: bool) -> jinja2.Environment:
+def _flatten(tree: dict, prefix: str = "") -> list[tuple[str, Any]]:
+    """(dotted key, value) pairs of a nested dict, for tables of the configuration."""
+    rows = []
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            rows.extend(_flatten(value, f"{prefix}{key}."))
+        else:
+            rows.append((f"{prefix}{key}", value))
+    return rows
+
+
+def _environment(templates: Path, autoescape: bool) -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(paths.REPORT_TEMPLATES),
+        loader=jinja2.FileSystemLoader(templates),
         autoescape=autoescape,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
     env.filters["num"] = _number
     env.filters["pct"] = _percent
+    env.filters["flatten"] = _flatten
     return env
 
 
@@ -96,6 +110,7 @@ def _figure_markup(manifest: dict, links: Links, as_html: bool):
 
 
 def render_site(site: Path, context: dict[str, Any], links: Links,
+                templates: Path = paths.REPORT_TEMPLATES,
                 html_pages: bool = True) -> list[Path]:
     """Write ``index`` and every article as Markdown (and HTML) into ``site``.
 
@@ -103,6 +118,7 @@ def render_site(site: Path, context: dict[str, Any], links: Links,
         site: Output folder (must exist).
         context: Template variables: ``results``, ``manifest``, ``provenance``...
         links: Relative locations of figures and notebooks from the pages.
+        templates: The template folder.
         html_pages: Also write the HTML pages and the stylesheet.
 
     Returns:
@@ -117,7 +133,7 @@ def render_site(site: Path, context: dict[str, Any], links: Links,
                                      for a, t in ARTICLES.items()]
     written = []
     for as_html in ([False, True] if html_pages else [False]):
-        env = _environment(autoescape=as_html)
+        env = _environment(templates, autoescape=as_html)
         env.globals.update(figure=_figure_markup(context["manifest"], links, as_html),
                            page_name=page_name, articles=ARTICLES,
                            suffix=".html" if as_html else ".md")
@@ -135,6 +151,5 @@ def render_site(site: Path, context: dict[str, Any], links: Links,
             path.write_text(text)
             written.append(path)
     if html_pages:
-        (site / "style.css").write_text((paths.REPORT_TEMPLATES / "style.css")
-                                        .read_text())
+        (site / "style.css").write_text((templates / "style.css").read_text())
     return written

@@ -43,6 +43,14 @@ class Build:
         return paths.build_dir(self.build_root) / self.config.name
 
     @property
+    def analysis(self) -> Path:
+        return Path(self.config.build.analysis_dir or paths.ANALYSIS)
+
+    @property
+    def templates(self) -> Path:
+        return Path(self.config.build.templates_dir or paths.REPORT_TEMPLATES)
+
+    @property
     def state(self) -> BuildState:
         return BuildState(self.root / "state.json")
 
@@ -51,13 +59,15 @@ class Build:
             print(message, file=sys.stderr, flush=True)
 
 
-def discover(config: Config, folder: Path | None = None) -> list[nb.NotebookSpec]:
-    """Every notebook of ``analysis/``, checking that configured overrides name them.
+def discover(config: Config, folder: Path) -> list[nb.NotebookSpec]:
+    """Every notebook of ``folder``, checking that configured overrides name them.
 
     Raises:
-        ConfigError: ``notebooks.NAME`` names no notebook in the folder.
+        ConfigError: ``notebooks.NAME`` names no notebook in the folder, or the folder
+            holds no notebook.
     """
-    folder = folder or paths.ANALYSIS
+    if not folder.is_dir() or not any(folder.glob("*.ipynb")):
+        raise ConfigError(f"build.analysis_dir: no notebooks (*.ipynb) in {folder}")
     specs = [nb.read_spec(path) for path in sorted(folder.glob("*.ipynb"))]
     names = {spec.name for spec in specs}
     for name in config.notebooks:
