@@ -1,0 +1,102 @@
+"""Run encoders, decoders and feature extractors over data sets in batches.
+
+Datasets are uint8 NHWC arrays, possibly read-only memmaps of tens of thousands of
+images. Only one batch at a time is converted to float32 in [0, 1], so memory stays at
+one batch of float images whatever the size of the data set.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from zspace.errors import DataError
+
+
+def _check_images(images: np.ndarray) -> None:
+    if images.dtype != np.uint8 or images.ndim != 4:
+        raise DataError(
+            f"expected uint8 images of shape (n, h, w, channels), got {images.dtype} "
+            f"{images.shape}"
+        )
+
+
+def _check_batch_size(batch_size: int) -> None:
+    if int(batch_size) < 1:
+        raise DataError(f"batch_size must be at least 1, got {batch_size}")
+
+
+def _first_output(outputs) -> np.ndarray:
+    # A VAE encoder returns [z_mean, z_log_var]; the z-point is z_mean.
+    if isinstance(outputs, list | tuple):
+        outputs = outputs[0]
+    return np.asarray(outputs)
+
+
+def predict_in_batches(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Apply a Keras model to uint8 images, one float32 batch at a time.
+
+    Args:
+        model: A ``keras.Model`` taking float32 images in [0, 1] of shape (n, h, w, c).
+            If it returns a list (a VAE encoder: ``[z_mean, z_log_var]``), the first
+            output is kept.
+        images: uint8 array (n, h, w, c); a read-only memmap is fine.
+        batch_size: Images converted and passed to the model at once.
+
+    Returns:
+        float32 array (n, ...) with the model's (first) output for every image.
+
+    Raises:
+        DataError: If ``images`` is not a 4-d uint8 array or ``batch_size`` < 1.
+    """
+    _check_images(images)
+    _check_batch_size(batch_size)
+    chunks = []
+    for start in range(0, len(images), batch_size):
+        batch = images[start : start + batch_size].astype(np.float32) / 255.0
+        chunks.append(_first_output(model(batch, training=False)).astype(np.float32))
+    if not chunks:
+        # Empty data set: ask the model for its output width with a zero-length batch.
+        empty = np.zeros((0, *images.shape[1:]), np.float32)
+        return _first_output(model(empty, training=False)).astype(np.float32)
+    return np.concatenate(chunks)
+
+
+def encode(encoder, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Map images to their z-points: the AE's ``z`` or the VAE's ``z_mean``.
+
+    Args:
+        encoder: The model's ``.encoder``; float32 images in [0, 1] -> ``z`` (AE) or
+            ``[z_mean, z_log_var]`` (VAE).
+        images: uint8 array (n, h, w, 3).
+        batch_size: Images encoded at once.
+
+    Returns:
+        float32 array (n, z_dim).
+    """
+    return predict_in_batches(encoder, images, batch_size)
+
+
+def decode(decoder, z: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Turn z-vectors into uint8 images with the model's decoder.
+
+    Args:
+        decoder: The model's ``.decoder``: float32 (n, z_dim) -> float32 images in
+            [0, 1].
+        z: Array (n, z_dim) of z-vectors.
+        batch_size: Vectors decoded at once.
+
+    Returns:
+        uint8 array (n, h, w, 3); values are rounded to the nearest of 0..255.
+
+    Raises:
+        DataError: If ``z`` is not 2-d or ``batch_size`` < 1.
+    """
+    z = np.asarray(z, dtype=np.float32)
+    if z.ndim != 2:
+        raise DataError(f"expected z-vectors of shape (n, z_dim), got {z.shape}")
+    _check_batch_size(batch_size)
+    chunks = []
+    for start in range(0, max(len(z), 1), batch_size):
+        images = np.asarray(decoder(z[start : start + batch_size], training=False))
+        chunks.append(np.clip(images * 255.0 + 0.5, 0, 255).astype(np.uint8))
+    return np.concatenate(chunks)
