@@ -41,7 +41,8 @@ from zspace.data.dataset import Dataset, DatasetCard, content_hash
 #: ``eye_openness``, ``eye_spacing``, ``nose_length``, ``nose_width`` and
 #: ``mouth_width`` relative to the head; ``brow_thickness`` share of the frame;
 #: ``brow_tilt`` degrees (outer end raised positive); ``smile`` 0 to 1;
-#: ``light_x``/``light_y`` the lighting gradient (direction times strength);
+#: ``light_x``/``light_y`` the lighting gradient: the image is multiplied by
+#: ``1 + light_x * x + light_y * y``, x and y running from -0.5 to 0.5 across it;
 #: ``background_lightness`` 0 to 1; ``clutter`` the number of background shapes.
 ATTRIBUTE_NAMES: tuple[str, ...] = (
     "skin_tone", "face_width", "face_length", "jaw_taper",
@@ -218,7 +219,7 @@ def _sample_features(rng: np.random.Generator, male: bool) -> dict[str, float]:
     return features
 
 
-def _sample_hair(rng: np.random.Generator, male: bool) -> dict[str, float]:
+def _sample_hair_and_extras(rng: np.random.Generator, male: bool) -> dict[str, float]:
     styles = ("bald", "short", "long")
     style = rng.choice(3, p=(0.1, 0.8, 0.1) if male else (0.0, 0.2, 0.8))
     colour = rng.choice(len(_HAIR), p=_HAIR_P)
@@ -253,7 +254,7 @@ def _sample_factors(rng: np.random.Generator) -> dict[str, float]:
     drawn = {
         **_sample_head(rng, male),
         **_sample_features(rng, male),
-        **_sample_hair(rng, male),
+        **_sample_hair_and_extras(rng, male),
         **_sample_scene(rng),
     }
     return {name: drawn[name] for name in ATTRIBUTE_NAMES}
@@ -291,7 +292,6 @@ def _layout(factors: dict[str, float], rng: np.random.Generator) -> _Face:
     hh = hw * f["face_length"]
     yaw = f["yaw"]
     eye_y = -_HEAD_BELOW_EYES
-    # A turned head shows its features shifted sideways and its far eye narrower.
     eye_w = hw * 0.21 * f["eye_size"]
     eye_x = hw * 0.40 * f["eye_spacing"]
     tone = f["skin_tone"] * (len(_SKIN) - 1)
@@ -301,6 +301,7 @@ def _layout(factors: dict[str, float], rng: np.random.Generator) -> _Face:
     dark, light = _HAIR[hair_name]
     iris_name = next(n for n in _IRIS if f[f"eyes_{n}"])
     lip_red = (196, 40, 70) if f["lipstick"] else (176, 84, 84)
+    # A turned head shows its features shifted sideways and its far eye narrower.
     return _Face(
         half_width=hw,
         half_height=hh,
@@ -364,8 +365,9 @@ def _background(rng: np.random.Generator, factors: dict[str, float],
     drift = _steps(-1.0, 1.0, 32)[:, None, None] * rng.normal(0, 25, 3)
     small = near + (far - near) * field[:, :, None] + drift
     small = Image.fromarray(np.clip(small, 0, 255).astype(np.uint8))
-    # Bilinear up to the target size, then nearest to the canvas: after the final
-    # box reduction this equals a bilinear resize, at a fifth of the cost.
+    # Bilinear up to the target size, then nearest to the canvas: the final box
+    # reduction gives back exactly the bilinear image, at a fifth of the cost of a
+    # bilinear resize to the canvas.
     target = side // SUPERSAMPLE
     image = small.resize((target, target), Image.BILINEAR).resize((side, side),
                                                                   Image.NEAREST)
@@ -409,7 +411,7 @@ def _draw_body(canvas: _Canvas, face: _Face, rng: np.random.Generator) -> None:
                   (-neck * 1.05, top + 0.1)]), _shade(face.skin, 0.8)
     )  # fmt: skip
     canvas.ellipse(0.0, top + 0.3, hw * 2.3, 0.3, _shade(shirt, 1.0), points=40)
-    # The neckline: a V or a round opening that shows skin under the neck.
+    # The neckline: a V of bare skin, shallow or deep, below the neck.
     depth = rng.uniform(0.03, 0.12)
     canvas.polygon(
         np.array([(-neck * 1.2, top - 0.005), (neck * 1.2, top - 0.005),
@@ -510,14 +512,16 @@ def _draw_nose(canvas: _Canvas, face: _Face) -> None:
 
 
 def _draw_mouth(canvas: _Canvas, face: _Face, factors: dict[str, float]) -> None:
-    """Two lips around a parting curve; a smile lifts the corners, an open one
-    shows a dark gap with a row of teeth."""
+    """Two lips around a parting curve; a smile lifts the corners.
+
+    An open mouth shows a dark gap between the lips with a row of teeth.
+    """
     smile = factors["smile"]
     u = _steps(-1.0, 1.0, 15)
     xs = face.mouth_x + face.mouth_width * u * (1 + 0.08 * smile)
     bend = 1 - u**2
     parting = face.mouth_y + 0.01 * smile * bend - (0.03 * smile - 0.004) * u**2
-    gap = 0.022 * smile * bend if factors["mouth_open"] else 0.0 * bend
+    gap = 0.022 * smile * bend * factors["mouth_open"]
     # The upper lip dips at its centre (the bow); the lower lip is fuller.
     bow = 0.004 * np.exp(-((u / 0.18) ** 2))
     upper_top = parting - 0.012 * bend**0.6 + bow
@@ -729,7 +733,7 @@ def _render_many(indices: np.ndarray, size: int, seed: int, workers: int,
     bar = tqdm(total=count, unit="img", desc=f"faces {size}px", disable=not progress,
                file=sys.stderr)
     with bar:
-        if workers == 1 or len(jobs) == 1:
+        if workers == 1 or len(jobs) <= 1:
             results = (_render_chunk(seed, size, job) for job in jobs)
             _collect(results, starts, images, attributes, bar)
         else:
