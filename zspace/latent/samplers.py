@@ -194,7 +194,7 @@ def _pca_ellipse(
     level=2.35,
     fact=0.7,
     half_width="std",
-    bins=80,
+    bins=60,
     fit_within=None,
 ):
     return PcaEllipseSampler.fit(
@@ -226,7 +226,7 @@ def make_sampler(name: str, z_points: np.ndarray | None = None, **params):
             (``z_dim``, ``r_limit=1.0``), ``gaussian`` (none), ``gmm``
             (``n_components=10``, ``seed=0``, ``max_iter=100``, ``reg_covar=1e-6``),
             ``pca_ellipse`` (``n_components=50``, ``level=2.35``, ``fact=0.7``,
-            ``half_width="std"``, ``bins=80``, ``fit_within=None``).
+            ``half_width="std"``, ``bins=60``, ``fit_within=None``).
         z_points: z-points (n, z_dim) the fitted samplers are fitted to; for
             ``normal`` and ``uniform`` they only give z_dim when ``z_dim`` is absent.
         **params: The sampler's parameters, listed above.
