@@ -25,6 +25,8 @@ def code_digest(*sources: str | Path) -> str:
         path = path if path.is_absolute() else paths.ROOT / path
         files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
         for file in files:
-            digest.update(file.relative_to(paths.ROOT).as_posix().encode())
+            # Names relative to the source given, so a moved checkout hashes the same.
+            name = file.relative_to(path) if path.is_dir() else Path(file.name)
+            digest.update(name.as_posix().encode())
             digest.update(file.read_bytes())
     return digest.hexdigest()[:16]

@@ -123,6 +123,8 @@ def _models_stage(b: Build, names: list[str]) -> dict[str, str]:
 
     Fresh artifacts are found by key alone, so a no-op build never imports TensorFlow.
     """
+    if not names:
+        return {}
     from zspace.models.artifacts import find_artifacts
 
     keys, missing = find_artifacts(b.config, b.build_root, names)
@@ -232,16 +234,17 @@ def status(config: Config, build_root: Path | None = None) -> list[tuple[str, st
     """Each stage and ``fresh`` or ``stale: why``, without running anything."""
     from zspace.data import cache_key
     from zspace.data.cache import load_entry
-    from zspace.models.artifacts import find_artifacts
-
     b = Build(config, paths.build_dir(build_root), progress=False)
     specs = discover(config, b.analysis)
     entry = load_entry(paths.data_cache_dir(b.build_root)
                        / f"{config.data.source}-{cache_key(config.data)}")
     rows = [("data", "fresh" if entry else "stale: not prepared")]
     needed = sorted({m for s in specs for m in s.models})
-    model_keys, missing = (find_artifacts(config, b.build_root, needed) if entry
-                           else ({}, needed))
+    model_keys, missing = {}, needed
+    if entry and needed:
+        from zspace.models.artifacts import find_artifacts
+
+        model_keys, missing = find_artifacts(config, b.build_root, needed)
     rows += [(f"model {m}", "stale: not trained" if m in missing else "fresh")
              for m in needed]
     keys = {}

@@ -56,7 +56,7 @@ def read_spec(path: Path) -> NotebookSpec:
 
     Raises:
         BuildError: The notebook has no ``parameters`` cell, no ``zspace`` metadata,
-            or a parameter default that is not a Python literal.
+            lacks a reserved parameter, or has a default that is not a Python literal.
     """
     notebook = nbformat.read(path, as_version=4)
     meta = notebook.metadata.get("zspace")
@@ -64,8 +64,13 @@ def read_spec(path: Path) -> NotebookSpec:
         raise BuildError(f"{path.name}: no 'zspace' metadata naming its figures")
     if not any("parameters" in cell.metadata.get("tags", ()) for cell in notebook.cells):
         raise BuildError(f"{path.name}: no cell tagged 'parameters'")
+    declared = papermill.inspect_notebook(str(path))
+    absent = [name for name in RESERVED if name not in declared]
+    if absent:
+        raise BuildError(f"{path.name}: its parameters cell must declare "
+                         f"{', '.join(absent)} (the pipeline sets them)")
     defaults = {}
-    for name, info in papermill.inspect_notebook(str(path)).items():
+    for name, info in declared.items():
         if name in RESERVED:
             continue
         try:
@@ -132,9 +137,12 @@ class IsolatedKernelManager(AsyncKernelManager):
         return os.path.join(tempfile.mkdtemp(prefix="zspace-kernel-"), "kernel")
 
 
-def execute(spec: NotebookSpec, parameters: dict[str, Any], output: Path,
-            cwd: Path) -> None:
+def execute(spec: NotebookSpec, parameters: dict[str, Any], output: Path) -> None:
     """Run one notebook with papermill; the executed copy is written to ``output``.
+
+    No working folder is passed: papermill changes the process's working folder for
+    that, which races when notebooks run in parallel threads. Notebooks write only to
+    the absolute ``output_dir`` they are given.
 
     Raises:
         BuildError: A cell failed; the message names the notebook, the cell and the
@@ -143,15 +151,31 @@ def execute(spec: NotebookSpec, parameters: dict[str, Any], output: Path,
     output.parent.mkdir(parents=True, exist_ok=True)
     try:
         papermill.execute_notebook(
-            str(spec.path), str(output), parameters=parameters, cwd=str(cwd),
+            str(spec.path), str(output), parameters=parameters,
             kernel_name="python3", progress_bar=False,
             kernel_manager_class=IsolatedKernelManager)
     except papermill.PapermillExecutionError as error:
+        number, first_line = _source_cell(output, error.cell_index)
         raise BuildError(
-            f"notebook {spec.path.name} failed in cell {error.exec_count} "
-            f"(cell index {error.cell_index}): {error.ename}: {error.evalue}\n"
+            f"notebook {spec.path.name} failed in cell {number} ({first_line!r}): "
+            f"{error.ename}: {error.evalue}\n"
             f"  the executed notebook is kept at {output}") from None
     except Exception as error:  # the kernel died or could not start
         raise BuildError(f"notebook {spec.path.name} could not run: "
                          f"{type(error).__name__}: {error}\n"
                          f"  the executed notebook is kept at {output}") from None
+
+
+def _source_cell(executed: Path, index: int) -> tuple[int, str]:
+    """The failing cell's 1-based position in the source notebook and its first line.
+
+    papermill inserts an ``injected-parameters`` cell, so the executed notebook's cell
+    index is one more than the user's own notebook shows after the parameters cell;
+    the error banners it adds afterwards are not counted in ``index``.
+    """
+    cells = [cell for cell in nbformat.read(executed, as_version=4).cells
+             if "papermill-error-cell-tag" not in cell.metadata.get("tags", ())]
+    injected = sum(1 for cell in cells[:index]
+                   if "injected-parameters" in cell.metadata.get("tags", ()))
+    lines = [line for line in cells[index].source.splitlines() if line.strip()]
+    return index - injected + 1, lines[0].strip() if lines else ""

@@ -27,6 +27,8 @@ ARTICLES = {
     "B": "A plain AE's latent space and the curse of high dimensionality",
     "C": "Latent space fragmentation: making a plain AE generative",
 }
+# Page file stems; stable, since readers bookmark them and the figure diff links them.
+PAGES = {"A": "A-vae-faces", "B": "B-ae-latent-space", "C": "C-fragmentation"}
 
 
 @dataclass(frozen=True)
@@ -39,9 +41,8 @@ class Links:
 
 
 def page_name(article: str) -> str:
-    """File stem of an article page, e.g. ``A-vae-on-faces``."""
-    words = ARTICLES[article].split(":")[0].lower().replace("'", "").split()
-    return f"{article}-" + "-".join(w for w in words if w not in ("a", "the"))
+    """File stem of an article page, e.g. ``A-vae-faces``."""
+    return PAGES[article]
 
 
 def _number(value: Any, digits: int = 3) -> str:

@@ -113,8 +113,7 @@ def run_notebooks(build: Build, jobs: list[tuple[nb.NotebookSpec, dict, StageKey
         injected = {"config_file": str(config_file), "build_dir": str(build.build_root),
                     "output_dir": str(running)}
         try:
-            nb.execute(spec, {**parameters, **injected}, running / spec.path.name,
-                       cwd=running)
+            nb.execute(spec, {**parameters, **injected}, running / spec.path.name)
             _check_figures(spec, running)
         except BuildError as error:
             running.rename(failed)

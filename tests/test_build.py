@@ -1,0 +1,195 @@
+"""The build engine on two tiny notebooks: caching, parameters, failure, publishing.
+
+The real analysis notebooks are built end to end in test_pipeline_e2e.py; these tests
+use notebooks without models so that each build takes seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from zspace.build import graph
+from zspace.build import notebooks as nb
+from zspace.build import runner
+from zspace.build.publish import sha256_of
+from zspace.config import load_config
+from zspace.errors import BuildError, ConfigError
+
+FIRST = """
+run = zspace.notebook.start(config_file, build_dir, output_dir)
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+fig, ax = plt.subplots(figsize=(2, 2))
+ax.plot(range(points))
+run.save_figure(fig, "X1-line")
+run.record(total=points * scale, label=label)
+"""
+SECOND = """
+run = zspace.notebook.start(config_file, build_dir, output_dir)
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+fig, ax = plt.subplots(figsize=(2, 2))
+ax.bar(range(3), [1, bars, 2])
+run.save_figure(fig, "X2-bars")
+if fail:
+    raise ValueError("made to fail")
+run.record(bars=bars)
+"""
+
+
+def _notebook(path: Path, parameters: str, body: str, figures: dict) -> None:
+    reserved = 'config_file = ""\nbuild_dir = ""\noutput_dir = ""\n'
+    cells = [nbformat.v4.new_code_cell(reserved + parameters),
+             nbformat.v4.new_code_cell("import zspace.notebook"),
+             nbformat.v4.new_code_cell(body)]
+    cells[0].metadata["tags"] = ["parameters"]
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = {"name": "python3", "language": "python",
+                                       "display_name": "Python 3"}
+    notebook.metadata["zspace"] = {"figures": figures, "models": []}
+    nbformat.write(notebook, path)
+
+
+def _templates(folder: Path) -> None:
+    (folder / "articles").mkdir(parents=True)
+    layout = Path(__file__).parents[1] / "report" / "layout.html.j2"
+    (folder / "layout.html.j2").write_text(layout.read_text())
+    (folder / "style.css").write_text("body { color: black; }")
+    (folder / "index.md.j2").write_text("# Index\n\nTotal {{ results.total | num }}.\n")
+    (folder / "articles" / "A.md.j2").write_text(
+        "# A\n\n{{ figure('X1', 'A line of ' ~ results.label ~ '.') }}\n")
+    (folder / "articles" / "B.md.j2").write_text(
+        "# B\n\n{{ figure('X2', 'Bars.') }} Bars: {{ results.bars }}.\n")
+    (folder / "articles" / "C.md.j2").write_text("# C\n\nNothing here.\n")
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    # Key the notebooks on the one module they use, so that edits elsewhere in the
+    # package (the models, say) do not make these notebooks stale mid-test.
+    monkeypatch.setattr(runner, "NOTEBOOK_CODE", ("zspace/notebook.py",))
+    analysis = tmp_path / "analysis"
+    analysis.mkdir()
+    _notebook(analysis / "first.ipynb", "points = 5\nscale = 1.5\nlabel = 'five'",
+              FIRST, {"X1": "X1-line.png"})
+    _notebook(analysis / "second.ipynb", "bars = 3\nfail = False", SECOND,
+              {"X2": "X2-bars.png"})
+    _templates(tmp_path / "templates")
+    return tmp_path
+
+
+def _config(project, *overrides):
+    return load_config("smoke", [f"build.analysis_dir={project / 'analysis'}",
+                                 f"build.templates_dir={project / 'templates'}",
+                                 *overrides])
+
+
+@pytest.fixture
+def executed(monkeypatch):
+    """Names of the notebooks that papermill actually ran."""
+    names = []
+    real = nb.execute
+
+    def counting(spec, *args, **kwargs):
+        names.append(spec.name)
+        return real(spec, *args, **kwargs)
+
+    monkeypatch.setattr(nb, "execute", counting)
+    return names
+
+
+def _build(project, *overrides, **kwargs):
+    return graph.build(_config(project, *overrides), project / "build",
+                       progress=False, **kwargs)
+
+
+def test_cold_build_publishes_pages_figures_and_manifest(project, executed):
+    site = _build(project)
+    assert sorted(executed) == ["first", "second"]
+    manifest = json.loads((site / "figures" / "manifest.json").read_text())
+    assert set(manifest) == {"X1", "X2"}
+    for entry in manifest.values():
+        assert sha256_of(site / "figures" / entry["file"]) == entry["sha256"]
+    assert manifest["X1"]["parameters"] == {"points": 5, "scale": 1.5, "label": "five"}
+    assert (site / "notebooks" / "first.ipynb").is_file()
+    index = (site / "index.html").read_text()
+    assert "Total 7.5." in index
+    article = (site / "A-vae-faces.html").read_text()
+    assert 'src="figures/X1-line.png"' in article and "A line of five." in article
+    assert "notebooks/first.ipynb" in article
+    assert "![Figure X1](figures/X1-line.png)" in (site / "A-vae-faces.md").read_text()
+
+
+def test_noop_rebuild_executes_nothing(project, executed):
+    _build(project)
+    executed.clear()
+    _build(project)
+    assert executed == []
+    statuses = dict(graph.status(_config(project), project / "build"))
+    assert set(statuses.values()) == {"fresh"}
+
+
+def test_changed_parameter_reruns_only_its_notebook(project, executed):
+    _build(project)
+    executed.clear()
+    changed = ("notebooks.second.bars=4",)
+    statuses = dict(graph.status(_config(project, *changed), project / "build"))
+    assert statuses["notebook second"] == "stale: parameters changed: bars"
+    assert statuses["notebook first"] == "fresh"
+    assert statuses["report"].startswith("stale: notebooks changed")
+    site = _build(project, *changed)
+    assert executed == ["second"]
+    assert "Bars: 4." in (site / "B-ae-latent-space.html").read_text()
+
+
+def test_unknown_or_mistyped_parameter_fails_before_any_notebook(project, executed):
+    with pytest.raises(ConfigError, match="unknown notebook parameter "
+                                          "notebooks.first.pointz"):
+        _build(project, "notebooks.first.pointz=3")
+    with pytest.raises(ConfigError, match="notebooks.first.points: expected int"):
+        _build(project, "notebooks.first.points='many'")
+    with pytest.raises(ConfigError, match="notebooks.third: no notebook"):
+        _build(project, "notebooks.third.x=1")
+    assert executed == []
+
+
+def test_failing_notebook_keeps_the_published_report(project, executed):
+    site = _build(project)
+    before = {p: p.read_bytes() for p in site.rglob("*") if p.is_file()}
+    with pytest.raises(BuildError) as failure:
+        _build(project, "notebooks.second.fail=true", "notebooks.first.points=6")
+    message = str(failure.value)
+    assert "notebook second.ipynb failed in cell 3 ('run = zspace" in message
+    assert "ValueError: made to fail" in message
+    assert "published report is unchanged" in message
+    kept = project / "build" / "smoke" / "notebooks" / "second.failed" / "second.ipynb"
+    assert kept.is_file() and str(kept) in message
+    after = {p: p.read_bytes() for p in site.rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_force_and_only(project, executed):
+    _build(project)
+    executed.clear()
+    _build(project, force=True, only=("first",))
+    assert executed == ["first"]
+    executed.clear()
+    _build(project, "notebooks.first.points=9", "notebooks.second.bars=9",
+           only=("second",))
+    assert executed == ["second"]
+    with pytest.raises(ConfigError, match="--only third: no such stage"):
+        _build(project, only=("third",))
+
+
+def test_missing_result_in_a_template_stops_the_build(project):
+    (project / "templates" / "articles" / "C.md.j2").write_text(
+        "{{ results.nowhere }}\n")
+    with pytest.raises(BuildError, match="C.md.j2.*nowhere"):
+        _build(project)
+    assert not (project / "build" / "smoke" / "site").exists()
