@@ -92,6 +92,24 @@ def laplacian_variance(images: np.ndarray) -> np.ndarray:
     return lap.reshape(len(lap), -1).var(axis=1)
 
 
+def _periodic_hann(size: int) -> np.ndarray:
+    """The periodic Hann window: its DFT is exactly three bins, [-1/4, 1/2, -1/4]."""
+    return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(size) / size)
+
+
+def _pattern_mask(h: int, w: int, period: int) -> np.ndarray:
+    """Boolean (h, w): the 3 x 3 bins around each frequency of a period-p pattern."""
+    mask = np.zeros((h, w), dtype=bool)
+    for a in range(period):
+        for b in range(period):
+            if a == b == 0:
+                continue
+            rows = (a * h // period + np.arange(-1, 2)) % h
+            cols = (b * w // period + np.arange(-1, 2)) % w
+            mask[np.ix_(rows, cols)] = True
+    return mask
+
+
 def checkerboard_energy(images: np.ndarray, period: int = 2) -> np.ndarray:
     """Share of spectral energy at the frequencies of a ``period``-pixel pattern.
 
@@ -102,11 +120,15 @@ def checkerboard_energy(images: np.ndarray, period: int = 2) -> np.ndarray:
     takes in the pattern of the second-to-last stride-2 layer.
 
     The luma (in [0, 1]) is cropped to a multiple of p on each side, its mean removed,
-    and the energy |FFT|^2 at those bins divided by the total. White noise scores about
-    (p^2 - 1) / (h w), a pure period-p pattern 1, a constant image 0.
+    and multiplied by a 2-d Hann window, so the jump between opposite image borders
+    does not leak energy onto the frequency axes. The window spreads a pure tone over
+    exactly the 3 x 3 bins around it, so the measure is the energy |FFT|^2 in those
+    bins around each pattern frequency divided by the total. A pure period-p pattern
+    scores 1, white noise about 9 (p^2 - 1) / (h w), a constant image 0.
 
     Args:
-        images: uint8 images, or floats in [0, 1]; (n, h, w, c) or (h, w, c).
+        images: uint8 images, or floats in [0, 1]; (n, h, w, c) or (h, w, c), with
+            h, w >= 4 p.
         period: Period p of the pattern in pixels, >= 2.
 
     Returns:
@@ -116,12 +138,14 @@ def checkerboard_energy(images: np.ndarray, period: int = 2) -> np.ndarray:
         raise ConfigError(f"period must be at least 2, got {period}")
     x = _luma(images)
     h, w = (x.shape[1] // period) * period, (x.shape[2] // period) * period
-    x = x[:, :h, :w]
-    x = x - x.mean(axis=(1, 2), keepdims=True)
-    power = np.abs(np.fft.fft2(x)) ** 2  # (n, h, w)
-    at_pattern = power[:, :: h // period, :: w // period].sum(axis=(1, 2))
+    if min(h, w) < 4 * period:
+        raise DataError(f"images of {h}x{w} pixels are too small for period {period}")
+    x = x[:, :h, :w] - x[:, :h, :w].mean(axis=(1, 2), keepdims=True)
+    window = np.outer(_periodic_hann(h), _periodic_hann(w))  # (h, w)
+    power = np.abs(np.fft.fft2(x * window)) ** 2  # (n, h, w)
+    at_pattern = power[:, _pattern_mask(h, w, period)].sum(axis=1)
     total = power.sum(axis=(1, 2))
-    return np.divide(at_pattern, total, out=np.zeros_like(total), where=total > 0)
+    return np.divide(at_pattern, total, out=np.zeros_like(total), where=total > 1e-20)
 
 
 def enlarge_crop(
