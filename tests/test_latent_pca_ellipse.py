@@ -58,8 +58,10 @@ def test_samples_go_back_to_z_space_through_the_inverse_pca():
     rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
     out = sampler.sample(100, rng_a)
     assert out.shape == (100, 32) and out.dtype == np.float32
-    expected = sampler.pca.inverse_transform(sampler.sample_pca(100, rng_b))
+    v = sampler.sample_pca(100, rng_b)
+    expected = sampler.pca.inverse_transform(v)
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(sampler.to_z(v), out)
     # The z-vectors sit around the z-points' centre, not around the origin.
     np.testing.assert_allclose(out.mean(axis=0), z.mean(axis=0), atol=0.4)
 

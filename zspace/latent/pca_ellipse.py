@@ -209,9 +209,16 @@ class PcaEllipseSampler:
             np.maximum(tightest, np.square(value), out=tightest)
         return u * self.bounds
 
-    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """Draw ``n`` z-vectors (n, z_dim), float32: :meth:`sample_pca`, inverse PCA."""
-        v = self.sample_pca(n, rng)  # (n, k)
+    def to_z(self, v: np.ndarray) -> np.ndarray:
+        """z-vectors (n, z_dim), float32, from PCA-space vectors (n, k): inverse PCA.
+
+        Lets a notebook show the same vectors in both coordinate systems (figures C5
+        and C6): ``v = sampler.sample_pca(n, rng)``, then ``sampler.to_z(v)``.
+        """
         # sklearn's inverse_transform (no whitening), which also accepts n = 0.
-        z = v @ self.pca.components_ + self.pca.mean_  # (n, z_dim)
+        z = np.asarray(v) @ self.pca.components_ + self.pca.mean_  # (n, z_dim)
         return z.astype(np.float32)
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Draw ``n`` z-vectors (n, z_dim), float32: :meth:`sample_pca`, then to_z."""
+        return self.to_z(self.sample_pca(n, rng))
