@@ -52,18 +52,40 @@ class Run:
         """The Keras model ``name`` (``ae``, ``vae``, ``wide_ae`` or ``judge``)."""
         return self.trained(name).model
 
-    def save_figure(self, figure, stem: str, dpi: int = 100) -> Path:
+    @functools.cached_property
+    def feature_extractor(self):
+        """The judge network's feature model (images in [0, 1] -> features)."""
+        from zspace.models.judge import feature_extractor
+
+        return feature_extractor(self.model("judge"))
+
+    def features(self, images: np.ndarray) -> np.ndarray:
+        """Judge features of uint8 images, computed in batches."""
+        from zspace.latent.metrics import compute_features
+
+        return compute_features(self.feature_extractor, images)
+
+    @functools.cached_property
+    def test_features(self) -> np.ndarray:
+        """Judge features of the real test images: the reference of every metric."""
+        return self.features(self.dataset.test)
+
+    def quality(self, images: np.ndarray, seed: int = 0) -> dict[str, float]:
+        """Frechet distance, precision and recall (k = 3) of images against the test
+        set, on equal sample sizes."""
+        from zspace.latent.metrics import quality
+
+        return quality(self.test_features, self.features(images), k=3, rng=seed)
+
+    def save_figure(self, figure, stem: str) -> Path:
         """Save a Matplotlib figure as ``<stem>.png``, byte-identical for equal input.
 
         The PNG carries no software or date stamp, so an unchanged figure keeps its
         hash and the figure diff reports it unchanged.
         """
-        import matplotlib.pyplot as plt
+        from zspace.latent.grids import save_png
 
-        path = self.output_dir / f"{stem}.png"
-        figure.savefig(path, dpi=dpi, metadata={"Software": None})
-        plt.close(figure)
-        return path
+        return save_png(figure, self.output_dir / f"{stem}.png")
 
     def record(self, **values: Any) -> None:
         """Add numbers for the articles' prose to ``results.json`` (written at once).

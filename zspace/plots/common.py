@@ -1,0 +1,153 @@
+"""Charts and panel layout used by several notebooks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from zspace.latent.grids import DPI
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """An empty figure of ``width`` x ``height`` inches on the Agg canvas."""
+    figure = Figure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def rasterize(figure: Figure) -> np.ndarray:
+    """The figure as an RGB uint8 array (height, width, 3), as it would be saved."""
+    figure.canvas.draw()
+    return np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
+
+
+def stack(panels: Sequence[Figure | np.ndarray], title: str | None = None) -> Figure:
+    """Put finished figures (or RGB arrays) one below the other in one figure.
+
+    Panels keep their own pixel size; narrower ones are centred on white.
+    """
+    images = [p if isinstance(p, np.ndarray) else rasterize(p) for p in panels]
+    width = max(image.shape[1] for image in images)
+    padded = []
+    for image in images:
+        left = (width - image.shape[1]) // 2
+        canvas = np.full((image.shape[0], width, 3), 255, np.uint8)
+        canvas[:, left:left + image.shape[1]] = image
+        padded.append(canvas)
+    pixels = np.concatenate(padded, axis=0)
+    title_px = 40 if title else 0
+    figure = new_figure(width / DPI, (pixels.shape[0] + title_px) / DPI)
+    axes = figure.add_axes((0, 0, 1, pixels.shape[0] / (pixels.shape[0] + title_px)))
+    axes.imshow(pixels, interpolation="nearest")
+    axes.set_axis_off()
+    if title:
+        figure.suptitle(title, y=1 - 8 / (pixels.shape[0] + title_px), va="top")
+    return figure
+
+
+def curves(x: Sequence[float], series: dict[str, Sequence[float]], xlabel: str,
+           ylabel: str, title: str | None = None, log_x: bool = False,
+           size: tuple[float, float] = (6.0, 3.2), marker: str = "o") -> Figure:
+    """A line chart with one line per named series, sharing the x values."""
+    figure = new_figure(*size)
+    axes = figure.add_subplot()
+    for name, values in series.items():
+        axes.plot(x, values, marker=marker, label=name)
+    if log_x:
+        axes.set_xscale("log")
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.grid(alpha=0.3)
+    if len(series) > 1:
+        axes.legend(fontsize="small")
+    if title:
+        axes.set_title(title)
+    figure.tight_layout()
+    return figure
+
+
+def quality_panels(x: Sequence[float], metrics: dict[str, dict[str, Sequence[float]]],
+                   xlabel: str, log_x: bool = False) -> Figure:
+    """Three charts side by side: Frechet distance, precision and recall against x.
+
+    Args:
+        x: The swept value (an r_limit, a bound...).
+        metrics: Per series name, ``{"frechet": [...], "precision": [...],
+            "recall": [...]}`` aligned with ``x``.
+        xlabel: Label of the x axis.
+        log_x: Logarithmic x axis.
+    """
+    figure = new_figure(10.0, 3.0)
+    names = (("frechet", "Frechet distance (lower is better)"),
+             ("precision", "precision (k = 3)"), ("recall", "recall (k = 3)"))
+    for index, (key, label) in enumerate(names, 1):
+        axes = figure.add_subplot(1, 3, index)
+        for series, values in metrics.items():
+            axes.plot(x, values[key], marker="o", label=series)
+        if log_x:
+            axes.set_xscale("log")
+        if key != "frechet":
+            axes.set_ylim(-0.03, 1.03)
+        axes.set_xlabel(xlabel)
+        axes.set_title(label, fontsize="medium")
+        axes.grid(alpha=0.3)
+        if len(metrics) > 1 and index == 1:
+            axes.legend(fontsize="small")
+    figure.tight_layout()
+    return figure
+
+
+def bars(labels: Sequence[str], metrics: dict[str, Sequence[float]],
+         title: str | None = None) -> Figure:
+    """One bar chart per metric, the same labels on each."""
+    figure = new_figure(3.4 * len(metrics), 3.4)
+    for index, (metric, values) in enumerate(metrics.items(), 1):
+        axes = figure.add_subplot(1, len(metrics), index)
+        axes.bar(range(len(labels)), values, color="#4a78c2")
+        axes.set_xticks(range(len(labels)), labels, rotation=40, ha="right",
+                        fontsize="small")
+        axes.set_title(metric, fontsize="medium")
+        axes.grid(axis="y", alpha=0.3)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def spread_figure(clouds: dict[str, np.ndarray]) -> Figure:
+    """Where z-point clouds live: per-component ranges and the radii of the points.
+
+    Args:
+        clouds: Per name, z-points (n, z_dim), e.g. the AE's and the VAE's training
+            z-points and a sample of N(0, I) for scale.
+
+    Left: for each component (sorted by standard deviation) the band from the 1st to
+    the 99th percentile and the standard deviation. Right: histograms of |z|.
+    """
+    from zspace.latent.stats import radii
+
+    figure = new_figure(11.0, 3.6)
+    left, right = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
+    for index, (name, z) in enumerate(clouds.items()):
+        color = f"C{index}"
+        order = np.argsort(z.std(axis=0))[::-1]
+        low, high = np.percentile(z[:, order], [1, 99], axis=0)
+        component = np.arange(z.shape[1])
+        left.fill_between(component, low, high, color=color, alpha=0.25,
+                          label=f"{name}: 1st-99th percentile")
+        left.plot(component, z[:, order].std(axis=0), color=color, lw=1.2,
+                  label=f"{name}: standard deviation")
+        right.hist(radii(z), bins=50, color=color, alpha=0.55, label=name)
+    left.set_xlabel("component (sorted by standard deviation)")
+    left.set_ylabel("z value")
+    left.grid(alpha=0.3)
+    left.legend(fontsize="x-small")
+    right.set_xlabel("|z| (distance from the origin)")
+    right.set_ylabel("points")
+    right.legend(fontsize="small")
+    right.grid(alpha=0.3)
+    figure.tight_layout()
+    return figure
