@@ -1,0 +1,120 @@
+"""The real pipeline on the smoke profile: data, models, every notebook, the report.
+
+One cold build per test session (a few minutes on 2 cores) feeds all tests here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from zspace.build import graph
+from zspace.build import notebooks as nb
+from zspace.build.publish import sha256_of
+from zspace.config import load_config
+
+pytestmark = pytest.mark.slow
+
+CATALOGUE = ["A1", "A2", "A3", "A4", "A5", "A6", "A7", "B1", "B2", "B3",
+             "C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9"]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def smoke_build(tmp_path_factory):
+    build_root = tmp_path_factory.mktemp("e2e") / "build"
+    site = graph.build(load_config("smoke"), build_root, progress=True)
+    return build_root, site
+
+
+@pytest.fixture
+def executed(monkeypatch):
+    names = []
+    real = nb.execute
+
+    def counting(spec, *args, **kwargs):
+        names.append(spec.name)
+        return real(spec, *args, **kwargs)
+
+    monkeypatch.setattr(nb, "execute", counting)
+    return names
+
+
+def test_every_catalogue_figure_is_built_and_listed(smoke_build):
+    _, site = smoke_build
+    manifest = json.loads((site / "figures" / "manifest.json").read_text())
+    assert sorted(manifest) == sorted(CATALOGUE)
+    for figure_id, entry in manifest.items():
+        path = site / "figures" / entry["file"]
+        assert entry["file"].startswith(f"{figure_id}-")
+        assert sha256_of(path) == entry["sha256"]
+        assert entry["dataset"] and entry["code"] and entry["notebook"]
+
+
+def test_pages_reference_only_files_that_exist(smoke_build):
+    _, site = smoke_build
+    pages = sorted(site.glob("*.html")) + sorted(site.glob("*.md"))
+    assert len(pages) == 8  # index and three articles, twice
+    for page in pages:
+        text = page.read_text()
+        assert "{{" not in text and "{%" not in text
+        if page.suffix == ".html":
+            targets = re.findall(r'(?:src|href)="([^"#]+)', text)
+        else:
+            targets = re.findall(r"\]\(([^)#\s]+)", text)
+        local = [t for t in targets if "://" not in t]
+        assert local, page
+        for target in local:
+            assert (site / target).exists(), f"{page.name} links {target}"
+
+
+def test_every_figure_appears_in_an_article(smoke_build):
+    _, site = smoke_build
+    html = "".join(p.read_text() for p in site.glob("*.html"))
+    for figure_id in CATALOGUE:
+        assert f'id="fig-{figure_id}"' in html
+
+
+def test_index_carries_the_provenance(smoke_build):
+    _, site = smoke_build
+    index = (site / "index.html").read_text()
+    for expected in ("synthetic", "tensorflow", "papermill", "data.image_size",
+                     "notebook 20_vae_generation"):
+        assert expected in index
+
+
+def test_noop_rebuild_executes_nothing(smoke_build, executed):
+    build_root, _ = smoke_build
+    graph.build(load_config("smoke"), build_root, progress=False)
+    assert executed == []
+    assert all(state == "fresh" for _, state in
+               graph.status(load_config("smoke"), build_root))
+
+
+def test_changed_parameter_reruns_exactly_its_notebook(smoke_build, executed):
+    build_root, site = smoke_build
+    config = load_config("smoke", ["notebooks.30_reconstructions.n_per_seed=3"])
+    statuses = dict(graph.status(config, build_root))
+    stale = sorted(name for name, state in statuses.items() if state != "fresh")
+    assert stale == ["notebook 30_reconstructions", "report"]
+    graph.build(config, build_root, progress=False)
+    assert executed == ["30_reconstructions"]
+    manifest = json.loads((site / "figures" / "manifest.json").read_text())
+    assert manifest["A7"]["parameters"]["n_per_seed"] == 3
+
+
+@pytest.mark.browser
+def test_pages_load_in_a_browser(smoke_build):
+    from tests.browser import check_pages
+
+    _, site = smoke_build
+    report = check_pages(sorted(site.glob("*.html")), ARTIFACTS / "report")
+    for page, seen in report.items():
+        assert all(width > 0 for width in seen["images"].values()), (page, seen)
+        assert seen["broken_links"] == [], page
+        assert seen["screenshot"].stat().st_size > 0
+    total_images = sum(len(seen["images"]) for seen in report.values())
+    assert total_images == len(CATALOGUE)
