@@ -50,7 +50,8 @@ def check_pages(pages: list[Path], screenshots: Path) -> dict[str, dict]:
                 page.goto(path.resolve().as_uri())
                 page.wait_for_load_state("load")
                 images = page.eval_on_selector_all(
-                    "img", "els => els.map(e => [e.getAttribute('src'), e.naturalWidth])")
+                    "img",
+                    "els => els.map(e => [e.getAttribute('src'), e.naturalWidth])")
                 links = page.eval_on_selector_all(
                     "a[href]", "els => els.map(e => e.href)")
                 shot = screenshots / f"{path.stem}.png"

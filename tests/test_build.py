@@ -12,9 +12,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from zspace.build import graph
+from zspace.build import graph, runner
 from zspace.build import notebooks as nb
-from zspace.build import runner
 from zspace.build.publish import sha256_of
 from zspace.config import load_config
 from zspace.errors import BuildError, ConfigError

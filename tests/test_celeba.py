@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from zspace.config import DataConfig
-from zspace.data.celeba import load_celeba, locate
 from zspace.data import decode
+from zspace.data.celeba import load_celeba, locate
 from zspace.data.decode import Crop, decode_image
 from zspace.errors import DataError
 
@@ -102,7 +102,8 @@ def test_caps_limit_the_counts(celeba_folder):
 
 
 def test_missing_path_names_it_and_the_layout(tmp_path):
-    with pytest.raises(DataError, match=r"(?s)nowhere; expected a CelebA copy.*img_align_celeba"):
+    expected = r"(?s)nowhere; expected a CelebA copy.*img_align_celeba"
+    with pytest.raises(DataError, match=expected):
         load_celeba(_config(tmp_path / "nowhere"))
 
 

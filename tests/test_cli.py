@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from zspace import paths
 from tests.conftest import write_celeba_tree
+from zspace import paths
 
 
 def run(*args: str, cwd=paths.ROOT) -> subprocess.CompletedProcess:
@@ -23,7 +23,8 @@ def test_help_lists_the_commands():
 
 def test_data_step_prepares_and_reports_the_data_set(tmp_path):
     write_celeba_tree(tmp_path / "celeba")
-    args = ["data", "--build-dir", str(tmp_path / "build"), "--set", "data.source=celeba",
+    args = ["data", "--build-dir", str(tmp_path / "build"),
+            "--set", "data.source=celeba",
             "--set", f"data.path={tmp_path / 'celeba'}", "--set", "data.image_size=16",
             "--set", "data.num_train=0", "--set", "data.num_test=0"]
     result = run(*args)

@@ -9,7 +9,10 @@ from zspace.errors import ConfigError
 
 
 def test_defaults_are_the_default_profile():
-    assert load_config(None) == load_config("default")
+    # The default profile only adds publishing into the repository.
+    default = load_config("default")
+    assert default.build.publish and not load_config(None).build.publish
+    assert load_config(None, ["build.publish=true"]) == default
     assert load_config(None).models.vae.kl_factor == 5.0
     assert load_config(None).models.wide_ae.z_dim == 1600
 

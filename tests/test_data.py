@@ -7,11 +7,11 @@ import os
 import numpy as np
 import pytest
 
+from tests.conftest import write_celeba_tree
 from zspace import paths
 from zspace.config import DataConfig
 from zspace.data import cache, load_dataset
 from zspace.errors import DataError
-from tests.conftest import write_celeba_tree
 
 
 def _celeba_config(root) -> DataConfig:

@@ -1,4 +1,4 @@
-"""Configuration: frozen dataclasses with defaults, TOML profiles and ``--set`` overrides.
+"""Configuration: frozen dataclasses with defaults, TOML profiles, ``--set`` overrides.
 
 Precedence, lowest first: the dataclass defaults (which are the ``default`` profile),
 then a TOML file (``--config``), then ``--set key=value`` pairs. Every key is checked
@@ -310,7 +310,8 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
     elif origin is tuple:
         (item_type, _) = typing.get_args(hint)
         if isinstance(value, list | tuple):
-            return tuple(_coerce(v, item_type, f"{key}[{i}]") for i, v in enumerate(value))
+            return tuple(_coerce(v, item_type, f"{key}[{i}]")
+                         for i, v in enumerate(value))
     elif origin is dict:
         if isinstance(value, dict) and all(isinstance(v, dict) for v in value.values()):
             return {k: dict(v) for k, v in value.items()}

@@ -2,8 +2,9 @@
 the trained models, and a place for its figures and numbers.
 
 A notebook starts with ``run = zspace.notebook.start(config_file, build_dir,
-output_dir)`` (the three parameters the pipeline injects) and then calls ``run.dataset``,
-``run.model("vae")``, ``run.save_figure(fig, "A4-...")`` and ``run.record(...)``.
+output_dir)`` (the three parameters the pipeline injects) and then calls
+``run.dataset``, ``run.model("vae")``, ``run.save_figure(fig, "A4-...")`` and
+``run.record(...)``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Run:
         self.build_dir = build_dir
         self.output_dir = output_dir
         self.results: dict[str, Any] = {}
+        self._trained: dict[str, Any] = {}
         output_dir.mkdir(parents=True, exist_ok=True)
         self._write_results()
 
@@ -40,13 +42,14 @@ class Run:
 
         return load_dataset(self.config.data, self.build_dir, progress=False)
 
-    @functools.cache
     def trained(self, name: str):
         """The trained model ``name`` with its history and key (a cache hit)."""
-        from zspace.models import train_or_load_named
+        if name not in self._trained:
+            from zspace.models import train_or_load_named
 
-        return train_or_load_named(name, self.config, self.dataset, self.build_dir,
-                                   progress=False)
+            self._trained[name] = train_or_load_named(
+                name, self.config, self.dataset, self.build_dir, progress=False)
+        return self._trained[name]
 
     def model(self, name: str):
         """The Keras model ``name`` (``ae``, ``vae``, ``wide_ae`` or ``judge``)."""

@@ -13,7 +13,13 @@ from typing import Any
 
 from zspace import paths
 from zspace.build import notebooks as nb
-from zspace.build.publish import MANIFEST, archive, copy_figures, manifest_entry, swap_in
+from zspace.build.publish import (
+    MANIFEST,
+    archive,
+    copy_figures,
+    manifest_entry,
+    swap_in,
+)
 from zspace.build.report import Links, render_site
 from zspace.build.runner import (
     REPORT_STAGE,
@@ -79,7 +85,8 @@ def build(config: Config, build_root: Path | None = None, *, force: bool = False
     b.say(f"notebooks: {len(jobs)} to run, {len(specs) - len(jobs)} fresh")
     failures = run_notebooks(b, jobs, config_file)
     if failures:
-        more = f"\n({len(failures) - 1} more notebooks failed)" if len(failures) > 1 else ""
+        more = (f"\n({len(failures) - 1} more notebooks failed)"
+                if len(failures) > 1 else "")
         raise BuildError(f"{failures[0]}{more}\nthe published report is unchanged")
 
     report_key = _report_key(b, specs, keys)
@@ -256,6 +263,7 @@ def status(config: Config, build_root: Path | None = None) -> list[tuple[str, st
         rows.append((f"notebook {spec.name}",
                      stage_status(b, f"notebook {spec.name}", keys[spec.name],
                                   notebook_outputs_exist(b, spec))))
-    rows.append((REPORT_STAGE, stage_status(b, REPORT_STAGE, _report_key(b, specs, keys),
+    report_key = _report_key(b, specs, keys)
+    rows.append((REPORT_STAGE, stage_status(b, REPORT_STAGE, report_key,
                                             (b.root / "site").is_dir())))
     return rows

@@ -62,7 +62,8 @@ def read_spec(path: Path) -> NotebookSpec:
     meta = notebook.metadata.get("zspace")
     if not meta or "figures" not in meta:
         raise BuildError(f"{path.name}: no 'zspace' metadata naming its figures")
-    if not any("parameters" in cell.metadata.get("tags", ()) for cell in notebook.cells):
+    tags = [cell.metadata.get("tags", ()) for cell in notebook.cells]
+    if not any("parameters" in cell_tags for cell_tags in tags):
         raise BuildError(f"{path.name}: no cell tagged 'parameters'")
     declared = papermill.inspect_notebook(str(path))
     absent = [name for name in RESERVED if name not in declared]

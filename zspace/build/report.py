@@ -1,9 +1,10 @@
 """Render the articles: Jinja2 sources in ``report/``, written out as HTML and Markdown.
 
-Each article's prose is written once, as a Markdown template (``report/articles/*.md.j2``).
-It is rendered twice: for Markdown as it is, for HTML with autoescaping and then converted
-with Python-Markdown into the HTML layout. ``figure(id, caption)`` in a template gives
-the format's own figure markup, with the figure's provenance one click away.
+Each article's prose is written once, as a Markdown template
+(``report/articles/*.md.j2``). It is rendered twice: for Markdown as it is, for HTML
+with autoescaping and then converted with Python-Markdown into the HTML layout.
+``figure(id, caption)`` in a template gives the format's own figure markup, with the
+figure's provenance one click away.
 Templates render with ``StrictUndefined``: a number missing from the results stops the
 build instead of leaving a blank.
 """

@@ -1,8 +1,8 @@
-"""A folder per prepared data set: uint8 ``.npy`` arrays plus the card, written atomically.
+"""One folder per prepared data set: uint8 ``.npy`` arrays and a card, written at once.
 
-A cache entry is complete only once its folder has its final name: everything is written
-into a temporary sibling first and renamed in one step, so a crash or Ctrl-C never leaves
-a half-written entry that a later run could mistake for a good one.
+A cache entry is complete only once its folder has its final name: everything is
+written into a temporary sibling first and renamed in one step, so a crash or Ctrl-C
+never leaves a half-written entry that a later run could mistake for a good one.
 """
 
 from __future__ import annotations

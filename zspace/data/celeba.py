@@ -9,9 +9,9 @@ The expected layout (only one of the first two is needed)::
 
 ``path`` may also name the zip itself or the ``img_align_celeba`` folder itself.
 
-Face box: a 148 x 148 square, horizontally centred, its centre 114 px from the top of the
-178 x 218 image (rows 40 to 188, columns 15 to 163), which holds the face from the chin to
-the hairline with a little hair and background; both numbers are configurable
+Face box: a 148 x 148 square, horizontally centred, its centre 114 px from the top of
+the 178 x 218 image (rows 40 to 188, columns 15 to 163), which holds the face from the
+chin to the hairline with a little hair and background; both numbers are configurable
 (``data.crop_size``, ``data.crop_center_y``).
 """
 
@@ -74,7 +74,8 @@ def locate(path: str | Path) -> CelebaCopy:
         return _locate_zip(path / f"{IMAGE_FOLDER}.zip", path)
     if path.name == IMAGE_FOLDER:
         return _locate_folder(path, path.parent)
-    raise DataError(f"no {IMAGE_FOLDER}/ folder or {IMAGE_FOLDER}.zip in {path}; {LAYOUT}")
+    raise DataError(f"no {IMAGE_FOLDER}/ folder or {IMAGE_FOLDER}.zip in {path}; "
+                    f"{LAYOUT}")
 
 
 def _locate_folder(folder: Path, root: Path) -> CelebaCopy:
@@ -228,5 +229,8 @@ def _attribute_matrix(copy, names, rows, attribute_names) -> np.ndarray | None:
     try:
         vectors = [rows[copy.basename(n)] for n in names]
     except KeyError:
-        return None  # the list does not cover every image: drop attributes rather than guess
-    return np.stack(vectors) if vectors else np.zeros((0, len(attribute_names)), np.float32)
+        # The list does not cover every image: drop attributes rather than guess.
+        return None
+    if not vectors:
+        return np.zeros((0, len(attribute_names)), np.float32)
+    return np.stack(vectors)

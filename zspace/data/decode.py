@@ -1,7 +1,7 @@
 """Decode, crop and resize many image files in worker processes.
 
-Both file-based sources (``celeba`` and ``folder``) read through this module; they differ
-only in where the bytes come from (a folder or a zip) and in the crop box.
+Both file-based sources (``celeba`` and ``folder``) read through this module; they
+differ only in where the bytes come from (a folder or a zip) and in the crop box.
 """
 
 from __future__ import annotations

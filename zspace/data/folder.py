@@ -12,7 +12,8 @@ from zspace.data.decode import Crop, ImageStore, decode_many, file_fingerprint
 from zspace.errors import DataError
 
 SUFFIXES = (".jpg", ".jpeg", ".png")
-LAYOUT = "expected a folder holding .jpg, .jpeg or .png files (sub-folders are searched)"
+LAYOUT = ("expected a folder holding .jpg, .jpeg or .png files "
+          "(sub-folders are searched)")
 
 
 def list_images(root: Path) -> list[str]:
