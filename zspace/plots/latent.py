@@ -1,0 +1,274 @@
+"""Figures of article C: how an AE's z-points are distributed, and what the
+samplers built on that knowledge produce.
+
+Builders take plain arrays (z-points, statistics, metric values) and return a
+``matplotlib.figure.Figure`` on the Agg canvas; notebooks save them with
+``run.save_figure``. Image grids come from :func:`zspace.latent.grids.image_grid`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from zspace.latent import ellipses, stats
+from zspace.latent.grids import image_grid
+from zspace.plots.common import bars, new_figure, stack
+
+# Colours of the 1, 2, 3 ... sigma contours; a fourth level reuses the first.
+_LEVEL_COLOURS = ("#d62728", "#ff7f0e", "#2ca02c")
+_CLOUD = "#7f7f7f"
+_GENERATED = "#ff7f0e"
+
+
+def components_for_share(cumulative: np.ndarray, share: float) -> int:
+    """How many leading PCA components explain at least ``share`` of the variance.
+
+    Args:
+        cumulative: Running sum of the explained-variance ratios (k,), ascending.
+        share: Wanted share in (0, 1].
+
+    Returns:
+        The smallest count m with cumulative[m - 1] >= share; k when even all k fall
+        short (rounding can leave the full sum a hair below 1).
+    """
+    index = int(np.searchsorted(np.asarray(cumulative), share, side="left"))
+    return min(index + 1, len(cumulative))
+
+
+def _panel_grid(figure: Figure, count: int, columns: int):
+    rows = -(-count // columns)
+    return [figure.add_subplot(rows, columns, i + 1) for i in range(count)]
+
+
+def component_histograms(
+    z: np.ndarray, components: Sequence[int], bins: int = 60, columns: int = 4
+) -> Figure:
+    """Histograms of single z-components with the normal fitted to their moments.
+
+    Args:
+        z: z-points (n, z_dim).
+        components: Component indices, one panel each.
+        bins: Histogram bins per panel.
+        columns: Panels per row.
+
+    Returns:
+        The figure; each panel's title gives skewness and excess kurtosis, which are 0
+        for a normal distribution.
+    """
+    columns = min(columns, len(components))
+    rows = -(-len(components) // columns)
+    figure = new_figure(2.9 * columns, 2.5 * rows + 0.5)
+    for index, axes in zip(components, _panel_grid(figure, len(components), columns),
+                           strict=True):
+        values = np.asarray(z)[:, index]
+        fit = stats.histogram_with_normal(values, bins=bins)
+        axes.stairs(fit["density"], fit["edges"], fill=True, color="#9ecae1",
+                    label="z-points")
+        axes.plot(fit["x"], fit["pdf"], color="#d62728", lw=1.3,
+                  label=f"normal fit, sd {fit['std']:.2f}")
+        moments = stats.describe_components(values[:, None])
+        axes.set_title(f"z[{index}]: skew {moments['skew'][0]:+.2f}, "
+                       f"kurt. {moments['kurtosis'][0]:+.2f}", fontsize="small")
+        axes.set_xlabel("component value")
+        axes.set_ylabel("density")
+        axes.legend(fontsize="x-small", loc="upper left")
+        axes.grid(alpha=0.3)
+    figure.suptitle("Single AE z-components against normal fits")
+    figure.tight_layout()
+    return figure
+
+
+def correlation_figure(corr: np.ndarray) -> Figure:
+    """The correlation matrix of the z-components as a heatmap, with a histogram of
+    its off-diagonal coefficients (which a heatmap of 256 x 256 cells hides).
+
+    Args:
+        corr: Pearson correlation matrix (z_dim, z_dim).
+    """
+    corr = np.asarray(corr)
+    figure = new_figure(11.0, 4.6)
+    heat = figure.add_subplot(1, 2, 1)
+    image = heat.imshow(corr, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+    figure.colorbar(image, ax=heat, label="correlation coefficient r")
+    heat.set_xlabel("component j")
+    heat.set_ylabel("component i")
+    heat.set_title("correlation matrix of the z-components", fontsize="medium")
+    spread = figure.add_subplot(1, 2, 2)
+    off = corr[~np.eye(len(corr), dtype=bool)]
+    spread.hist(off, bins=80, range=(-1, 1), color="#4a78c2")
+    spread.set_yscale("log")
+    spread.set_xlabel("correlation coefficient r (i != j)")
+    spread.set_ylabel("component pairs (both orders)")
+    spread.set_title(f"off-diagonal: max |r| {np.abs(off).max():.2f}, "
+                     f"mean |r| {np.abs(off).mean():.3f}", fontsize="medium")
+    spread.grid(alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+def pair_density_ellipses(
+    z: np.ndarray,
+    pairs: Sequence[Sequence[int]],
+    sigma_levels: Sequence[float] = (1.0, 2.0, 3.0),
+    gridsize: int = 40,
+    columns: int = 3,
+) -> Figure:
+    """Point density of component pairs with their normal-fit confidence ellipses.
+
+    Each pair gets its own mean and covariance; the legend compares the share of
+    points inside each ellipse with the share a normal distribution puts there.
+
+    Args:
+        z: z-points (n, z_dim).
+        pairs: Component index pairs (i, j), one panel each.
+        sigma_levels: Mahalanobis radii of the drawn ellipses.
+        gridsize: Hexagons across each panel.
+        columns: Panels per row.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    columns = min(columns, len(pairs))
+    rows = -(-len(pairs) // columns)
+    figure = new_figure(3.8 * columns, 4.4 * rows + 0.5)
+    for (i, j), axes in zip(pairs, _panel_grid(figure, len(pairs), columns),
+                            strict=True):
+        points = z[:, [i, j]]
+        mean, cov = points.mean(axis=0), np.cov(points, rowvar=False)
+        axes.hexbin(points[:, 0], points[:, 1], gridsize=gridsize, bins="log",
+                    cmap="Blues", mincnt=1, linewidths=0.0)
+        for number, level in enumerate(sigma_levels):
+            outline = ellipses.ellipse_polygon(mean, cov, level)
+            inside = ellipses.share_inside(points, mean, cov, level)
+            expected = float(ellipses.expected_share(level))
+            axes.plot(outline[:, 0], outline[:, 1], lw=1.4,
+                      color=_LEVEL_COLOURS[number % len(_LEVEL_COLOURS)],
+                      label=f"{level:g} sigma: {inside:.1%} in ({expected:.1%})")
+        axes.set_xlabel(f"z[{i}]")
+        axes.set_ylabel(f"z[{j}]")
+        r = cov[0, 1] / np.sqrt(cov[0, 0] * cov[1, 1])
+        axes.set_title(f"z[{i}] against z[{j}], r = {r:+.2f}", fontsize="medium")
+        # Below the panel: inside it would cover the outer ellipse.
+        axes.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2),
+                    frameon=False)
+    figure.suptitle("Point density (log colour scale) and normal-fit ellipses; "
+                    "legend: measured share inside (normal's share)",
+                    fontsize="medium")
+    figure.tight_layout()
+    return figure
+
+
+def explained_variance_figure(
+    ratio: np.ndarray, thresholds: Sequence[float] = (0.9, 0.95, 0.99)
+) -> Figure:
+    """Explained-variance share per PCA component and cumulated.
+
+    Args:
+        ratio: Explained-variance ratio per component (k,), descending.
+        thresholds: Cumulative shares marked with the component count that reaches
+            them.
+    """
+    ratio = np.asarray(ratio, dtype=np.float64)
+    cumulative = np.cumsum(ratio)
+    component = np.arange(1, len(ratio) + 1)
+    figure = new_figure(11.0, 3.8)
+    single, total = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
+    single.plot(component, ratio, color="#4a78c2", lw=1.4)
+    single.set_yscale("log")
+    single.set_xlabel("PCA component")
+    single.set_ylabel("share of the total variance")
+    single.set_title("explained variance per component", fontsize="medium")
+    single.grid(alpha=0.3, which="both")
+    total.plot(component, cumulative, color="#4a78c2", lw=1.6, label="cumulative share")
+    for number, share in enumerate(thresholds):
+        needed = components_for_share(cumulative, share)
+        colour = _LEVEL_COLOURS[number % len(_LEVEL_COLOURS)]
+        total.axhline(share, color=colour, lw=0.8, ls="--")
+        total.axvline(needed, color=colour, lw=0.8, ls=":")
+        total.plot([needed], [cumulative[needed - 1]], "o", color=colour,
+                   label=f"{share:.0%} with {needed} components")
+    total.set_xlabel("number of leading PCA components")
+    total.set_ylabel("cumulative share of the variance")
+    total.set_title("cumulative explained variance", fontsize="medium")
+    total.set_ylim(min(0.9 * cumulative[0], 0.5), 1.01)
+    total.grid(alpha=0.3)
+    total.legend(fontsize="small", loc="lower right")
+    figure.tight_layout()
+    return figure
+
+
+def pair_scatter(
+    points: np.ndarray,
+    generated: np.ndarray,
+    pairs: Sequence[Sequence[int]],
+    mean: np.ndarray,
+    cov: np.ndarray,
+    level: float,
+    axis_name: str = "z",
+    title: str | None = None,
+    columns: int = 4,
+) -> Figure:
+    """Generated vectors over the z-point cloud in coordinate pairs, with an ellipse.
+
+    Used in PCA coordinates (figure C5: ``mean`` zero, ``cov`` the diagonal of the
+    component variances) and in the original latent coordinates (C6: the z-points'
+    mean and covariance), so the same vectors can be followed from one to the other.
+
+    Args:
+        points: The cloud (n, d) in the shown coordinates.
+        generated: Generated vectors (m, d) in the same coordinates.
+        pairs: Coordinate index pairs (i, j), one panel each.
+        mean: Centre (d,) of the drawn ellipses.
+        cov: Covariance (d, d) whose pair blocks give the ellipses.
+        level: Mahalanobis radius of the ellipses.
+        axis_name: Coordinate name on the axes (``"z"``, ``"PCA"``).
+        title: Figure title.
+        columns: Panels per row.
+    """
+    points, generated = np.asarray(points), np.asarray(generated)
+    mean, cov = np.asarray(mean, dtype=np.float64), np.asarray(cov, dtype=np.float64)
+    columns = min(columns, len(pairs))
+    rows = -(-len(pairs) // columns)
+    figure = new_figure(3.3 * columns, 3.2 * rows + (0.9 if title else 0.5))
+    for (i, j), axes in zip(pairs, _panel_grid(figure, len(pairs), columns),
+                            strict=True):
+        axes.scatter(points[:, i], points[:, j], s=1, color=_CLOUD, alpha=0.25,
+                     linewidths=0, label=f"{len(points):,} training z-points")
+        outline = ellipses.ellipse_polygon(mean[[i, j]], cov[np.ix_([i, j], [i, j])],
+                                           level)
+        axes.plot(outline[:, 0], outline[:, 1], color="#d62728", lw=1.4,
+                  label=f"{level:g}-sigma ellipse")
+        axes.scatter(generated[:, i], generated[:, j], s=22, color=_GENERATED,
+                     edgecolors="black", linewidths=0.5,
+                     label=f"{len(generated)} generated vectors")
+        axes.set_xlabel(f"{axis_name}[{i}]")
+        axes.set_ylabel(f"{axis_name}[{j}]")
+        axes.grid(alpha=0.3)
+    # One legend for all panels, in a strip below them where it covers no points.
+    handles, names = figure.axes[0].get_legend_handles_labels()
+    figure.legend(handles, names, loc="lower center", ncols=3, frameon=False,
+                  markerscale=2.0)
+    if title:
+        figure.suptitle(title, fontsize="medium")
+    figure.tight_layout(rect=(0, 0.4 / figure.get_size_inches()[1], 1, 1))
+    return figure
+
+
+def sampler_comparison_figure(
+    rows: Sequence[np.ndarray],
+    labels: Sequence[str],
+    metrics: dict[str, Sequence[float]],
+    title: str | None = None,
+) -> Figure:
+    """One row of decoded images per sampler above bar charts of its measured quality.
+
+    Args:
+        rows: Images (k, h, w, 3) per sampler.
+        labels: Sampler names, one per row and per bar.
+        metrics: Chart title -> one value per sampler, e.g.
+            ``{"Frechet distance (lower is better)": [...], ...}``.
+        title: Title above the image grid.
+    """
+    grid = image_grid(rows, row_labels=list(labels), title=title)
+    return stack([grid, bars(list(labels), metrics)])
