@@ -1,0 +1,139 @@
+"""The judge: a network trained on the data set alone, whose features the metrics use.
+
+SPEC section 5 measures image quality in the feature space of a network that knows
+faces but none of the models it judges. No Inception weights can be fetched, so the
+judge is trained here, on the training images, with one of two targets:
+
+- ``attributes`` (when the data set has them: the synthetic faces' factors, CelebA's
+  40 attributes): regress every attribute, each standardised to mean 0 and standard
+  deviation 1 over the training set, with a squared error. Binary attributes become
+  two-valued targets; the regression treats every column alike.
+- ``rotation`` (when it has none): the self-supervised task of Gidaris et al. (2018):
+  each image is shown turned by 0, 90, 180 or 270 degrees and the judge names the
+  turn. Telling which way is up needs the layout of a face (eyes above mouth, hair
+  on top), which is what the metrics should look at; a pixel-level target such as a
+  thumbnail would instead reward the blur that separates generated faces from real.
+
+The network is a small convolutional stack, global average pooling and a Dense
+``features`` layer of ``JudgeConfig.feature_dim`` units (no activation: the features
+the Frechet distance models as Gaussian), followed by an activation and the head.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from zspace.config import JudgeConfig
+from zspace.data.dataset import Dataset
+from zspace.models.architecture import LEAKY_SLOPE
+from zspace.models.layers import FusedBatchNormalization
+
+FILTERS = (32, 64, 128, 256)
+FEATURES_LAYER = "features"
+NUM_ROTATIONS = 4
+
+
+def build_judge(config: JudgeConfig, image_shape: tuple[int, int, int],
+                num_outputs: int, dtype: str = "float32",
+                synchronized_batch_norm: bool = False) -> keras.Model:
+    """Build the judge network.
+
+    Args:
+        config: The judge configuration (``feature_dim``).
+        image_shape: ``(size, size, channels)`` of float32 images in [0, 1].
+        num_outputs: Attributes to regress, or 4 rotation logits.
+        dtype: A Keras dtype policy; the features and the head are float32.
+        synchronized_batch_norm: Batch statistics over all replicas.
+
+    Returns:
+        A functional model named ``judge``: images to (n, num_outputs).
+    """
+    images = keras.Input(image_shape, name="images")
+    x = images
+    for i, filters in enumerate(FILTERS):
+        x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", dtype=dtype,
+                                name=f"conv_{i}")(x)
+        x = FusedBatchNormalization(synchronized=synchronized_batch_norm, dtype=dtype,
+                                    name=f"batch_norm_{i}")(x)
+        x = keras.layers.LeakyReLU(LEAKY_SLOPE, dtype=dtype, name=f"leaky_relu_{i}")(x)
+    x = keras.layers.GlobalAveragePooling2D(dtype=dtype, name="pool")(x)
+    features = keras.layers.Dense(config.feature_dim, dtype="float32",
+                                  name=FEATURES_LAYER)(x)
+    x = keras.layers.LeakyReLU(LEAKY_SLOPE, dtype="float32",
+                               name="features_activation")(features)
+    outputs = keras.layers.Dense(num_outputs, dtype="float32", name="head")(x)
+    return keras.Model(images, outputs, name="judge")
+
+
+def feature_extractor(judge: keras.Model) -> keras.Model:
+    """The judge up to its feature layer.
+
+    Args:
+        judge: A trained judge (from ``train_or_load("judge", ...)``).
+
+    Returns:
+        A model mapping float32 images in [0, 1] (n, h, w, c) to float32 features
+        (n, feature_dim). It shares the judge's weights.
+    """
+    return keras.Model(judge.input, judge.get_layer(FEATURES_LAYER).output,
+                       name="judge_features")
+
+
+def judge_task(dataset: Dataset) -> str:
+    """``attributes`` where the data set has any, else ``rotation``."""
+    attributes = dataset.train_attributes
+    has_attributes = attributes is not None and attributes.ndim == 2
+    return "attributes" if has_attributes and attributes.shape[1] > 0 else "rotation"
+
+
+def attribute_scaling(attributes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and standard deviation (1 where a column is constant)."""
+    values = np.asarray(attributes, np.float64)
+    mean = values.mean(axis=0)
+    std = values.std(axis=0)
+    std[std < 1e-8] = 1.0
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+def standardised(attributes: np.ndarray, mean: np.ndarray,
+                 std: np.ndarray) -> np.ndarray:
+    """(n, k) float32 attributes scaled to mean 0 and standard deviation 1."""
+    return ((np.asarray(attributes, np.float32) - mean) / std).astype(np.float32)
+
+
+def attribute_targets(images: tf.Tensor, attributes: tf.Tensor):
+    """Batch map for the attribute task: ``(images, standardised attributes)``."""
+    return images, attributes
+
+
+def rotation_targets(images: tf.Tensor, _unused: tf.Tensor):
+    """Batch map for the rotation task: image ``i`` of a batch turns by ``i % 4``.
+
+    Batches are reshuffled every epoch, so every image meets every turn.
+
+    Returns:
+        ``(rotated images (n, h, w, c), turns (n,) int32)``.
+    """
+    turns = tf.range(tf.shape(images)[0]) % NUM_ROTATIONS
+    rotated = [tf.image.rot90(images, k) for k in range(NUM_ROTATIONS)]
+    choice = tf.reshape(turns, (-1, 1, 1, 1))
+    out = rotated[0]
+    for k in range(1, NUM_ROTATIONS):
+        out = tf.where(choice == k, rotated[k], out)
+    return out, turns
+
+
+def compile_judge(judge: keras.Model, task: str,
+                  optimizer: keras.optimizers.Optimizer) -> None:
+    """Compile for ``task``: squared error on attributes, or rotation cross-entropy."""
+    if task == "attributes":
+        judge.compile(optimizer=optimizer, loss="mse", jit_compile=False)
+    else:
+        judge.compile(
+            optimizer=optimizer,
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            jit_compile=False,
+        )

@@ -1,0 +1,308 @@
+"""Train a model, or load it from the artifact cache: the entry points of the package.
+
+``train_or_load`` resolves a model's artifact key; an intact artifact under that key
+is loaded, a pretrained file named in the configuration is checked and adopted, and
+otherwise the model is trained (resuming from the last finished epoch of a killed
+run) and published as a new artifact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from zspace import paths
+from zspace.config import Config, JudgeConfig, ModelConfig, TrainConfig, digest_of
+from zspace.data.dataset import Dataset, content_hash
+from zspace.models import artifacts, judge, runtime
+from zspace.models.architecture import build_decoder, build_encoder
+from zspace.models.autoencoders import AE, VAE
+from zspace.models.callbacks import EpochCheckpoint, Progress, restore
+from zspace.models.inputs import evaluation_batches, steps_per_epoch, training_batches
+
+log = logging.getLogger(__name__)
+
+MODEL_NAMES = ("ae", "vae", "wide_ae")
+
+
+@dataclass
+class TrainedModel:
+    """A trained (or loaded) model and where it came from.
+
+    Attributes:
+        name: ``ae``, ``vae``, ``wide_ae`` or ``judge``.
+        model: The Keras model (``AE``, ``VAE`` or the functional judge).
+        key: The artifact key.
+        path: The artifact folder.
+        history: Per-epoch lists of every tracked metric (``val_`` for the test set,
+            ``epoch_seconds``); empty for a pretrained file that came without one.
+        loaded_from_cache: True where no training ran in this call.
+        seconds: Time the training took, summed over epochs (also when loaded).
+        config: The resolved configuration the key was made from.
+        meta: Training record: epochs, resumed epoch, devices, versions.
+    """
+
+    name: str
+    model: keras.Model
+    key: str
+    path: Path
+    history: dict[str, list[float]]
+    loaded_from_cache: bool
+    seconds: float
+    config: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+
+
+def train_all(config: Config, dataset: Dataset, build_root: Path | None = None,
+              progress: bool = True) -> dict[str, TrainedModel]:
+    """Train or load every model of the configuration and the judge.
+
+    Args:
+        config: The whole configuration.
+        dataset: The data set (uint8 arrays; memory maps are fine).
+        build_root: The build folder (default: the repository's ``build/``).
+        progress: Show progress bars.
+
+    Returns:
+        ``{"ae", "vae", "wide_ae", "judge"}`` to their :class:`TrainedModel`.
+    """
+    runtime.get_strategy(config.train.strategy)  # multi-worker must come first
+    models = {name: train_or_load(name, getattr(config.models, name), config.train,
+                                  dataset, build_root, progress)
+              for name in MODEL_NAMES}
+    models["judge"] = train_or_load("judge", config.judge, config.train, dataset,
+                                    build_root, progress)
+    return models
+
+
+def train_or_load(
+    name: str,
+    model_config: ModelConfig | JudgeConfig,
+    train_config: TrainConfig,
+    dataset: Dataset,
+    build_root: Path | None = None,
+    progress: bool = True,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> TrainedModel:
+    """Load the model's artifact if it exists and is intact, else make it.
+
+    Args:
+        name: Artifact name (``ae``, ``vae``, ``wide_ae``, ``judge``, ...).
+        model_config: A ``ModelConfig`` (AE/VAE) or the ``JudgeConfig``.
+        train_config: How to train.
+        dataset: The data set.
+        build_root: The build folder (default: the repository's ``build/``).
+        progress: Show a progress bar while training.
+        callbacks: Extra Keras callbacks for ``fit`` (after the checkpoint).
+
+    Returns:
+        The :class:`TrainedModel`.
+
+    Raises:
+        ModelError: A configured pretrained file is missing, unreadable or of another
+            architecture.
+    """
+    spec = _spec(name, model_config, train_config, dataset)
+    key = digest_of(spec)
+    final = paths.model_cache_dir(build_root) / f"{name}-{key}"
+    if final.exists():
+        started = time.perf_counter()
+        try:
+            model, documents = artifacts.read_artifact(final)
+        except artifacts.CorruptArtifact as error:
+            log.warning("rebuilding corrupt artifact: %s", error)
+            shutil.rmtree(final)
+        else:
+            log.info("%s: loaded %s in %.1f s", name, final,
+                     time.perf_counter() - started)
+            return _trained(name, model, key, final, documents, cached=True)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if model_config.pretrained:
+        return _adopt(name, spec, key, final, model_config, train_config, dataset)
+    return _train(name, spec, key, final, model_config, train_config, dataset,
+                  progress, callbacks)
+
+
+def effective_epochs(model_config: ModelConfig | JudgeConfig,
+                     train_config: TrainConfig) -> int:
+    """The model's own ``num_epochs``, or the training default where it is 0."""
+    return model_config.num_epochs or train_config.num_epochs
+
+
+def build_model(name: str, model_config: ModelConfig | JudgeConfig,
+                train_config: TrainConfig, dataset: Dataset,
+                synchronized_batch_norm: bool = False) -> keras.Model:
+    """A fresh, untrained model of the configured architecture (seeded).
+
+    Args:
+        name: The model's name.
+        model_config: A ``ModelConfig`` or the ``JudgeConfig``.
+        train_config: Supplies the seed and the precision.
+        dataset: Supplies the image shape (and the judge's number of targets).
+        synchronized_batch_norm: Batch statistics over all replicas.
+
+    Returns:
+        An ``AE``, a ``VAE`` or the functional judge, not compiled.
+    """
+    runtime.seed_everything(train_config.seed)
+    dtype = runtime.dtype_policy(train_config.precision)
+    shape = dataset.image_shape
+    if isinstance(model_config, JudgeConfig):
+        task = judge.judge_task(dataset)
+        outputs = (dataset.train_attributes.shape[1] if task == "attributes"
+                   else judge.NUM_ROTATIONS)
+        return judge.build_judge(model_config, shape, outputs, dtype,
+                                 synchronized_batch_norm)
+    parts = [builder(model_config, shape, dtype, train_config.seed,
+                     synchronized_batch_norm)
+             for builder in (build_encoder, build_decoder)]
+    if model_config.kind == "vae":
+        model = VAE(*parts, loss=model_config.loss, kl_factor=model_config.kl_factor,
+                    seed=train_config.seed, name=name)
+    else:
+        model = AE(*parts, loss=model_config.loss, seed=train_config.seed, name=name)
+    model.build(None)
+    return model
+
+
+def _spec(name, model_config, train_config, dataset) -> dict:
+    # Everything that changes the trained weights, and nothing else.
+    train = {**dataclasses.asdict(train_config),
+             "num_epochs": effective_epochs(model_config, train_config)}
+    spec = {
+        "name": name,
+        "model": {**dataclasses.asdict(model_config),
+                  "num_epochs": train["num_epochs"]},
+        "train": train,
+        "image_shape": list(dataset.image_shape),
+        "dataset": dataset.card.content_hash,
+        "code": artifacts.code_digest(),
+        "keras": keras.__version__,
+    }
+    if isinstance(model_config, JudgeConfig):
+        spec["task"] = judge.judge_task(dataset)
+        spec["attributes"] = content_hash(dataset.train_attributes,
+                                          dataset.test_attributes)
+    if model_config.pretrained:
+        path = Path(model_config.pretrained).expanduser()
+        spec["pretrained"] = artifacts.file_digest(path) if path.is_file() else ""
+    return spec
+
+
+def _train(name, spec, key, final, model_config, train_config, dataset, progress,
+           callbacks) -> TrainedModel:
+    strategy = runtime.get_strategy(train_config.strategy)
+    chief = runtime.is_chief(strategy)
+    work = final.with_name(final.name + ".partial")  # kept across a killed run
+    num_epochs = effective_epochs(model_config, train_config)
+    with strategy.scope():
+        model = build_model(name, model_config, train_config, dataset,
+                            strategy.num_replicas_in_sync > 1)
+        optimizer = runtime.make_optimizer(train_config.learning_rate,
+                                           train_config.precision)
+        if isinstance(model_config, JudgeConfig):
+            judge.compile_judge(model, spec["task"], optimizer)
+        else:
+            model.compile(optimizer=optimizer, jit_compile=False)
+    first_epoch, history = restore(model, work / "checkpoint")
+    resumed_from = first_epoch
+    if first_epoch:
+        log.info("%s: resuming after epoch %d of %d", name, first_epoch, num_epochs)
+    if first_epoch < num_epochs:
+        # Non-chief workers restore from the shared checkpoint but write elsewhere.
+        scratch = work if chief else Path(tempfile.mkdtemp(prefix="zspace-worker-"))
+        _fit(model, name, spec, dataset, train_config, first_epoch, num_epochs,
+             history, scratch, progress, callbacks)
+    meta = {
+        "epochs": num_epochs,
+        "resumed_from_epoch": resumed_from,
+        "seconds": float(sum(history.get("epoch_seconds", []))),
+        "devices": runtime.device_names(strategy),
+        "replicas": strategy.num_replicas_in_sync,
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
+                     "python": platform.python_version()},
+    }
+    documents = {"config": {**spec, "key": key}, "history": history,
+                 "dataset": dataset.card.to_dict(), "meta": meta}
+    if not chief:
+        return _trained(name, model, key, final, documents, cached=False)
+    shutil.rmtree(work / "checkpoint", ignore_errors=True)
+    artifacts.write_artifact(work, model, documents)
+    artifacts.publish(work, final)
+    return _trained(name, model, key, final, documents, cached=False)
+
+
+def _fit(model, name, spec, dataset, train_config, first_epoch, num_epochs, history,
+         work, progress, callbacks) -> None:
+    targets, extra, test_extra = _targets(spec, dataset)
+    batch = train_config.batch_size
+    steps = steps_per_epoch(len(dataset.train), batch)
+    train_data = training_batches(dataset.train, batch, train_config.seed,
+                                  first_epoch, num_epochs, targets, extra)
+    test_data = evaluation_batches(dataset.test, batch, targets, test_extra)
+    model.fit(
+        train_data,
+        epochs=num_epochs,
+        initial_epoch=first_epoch,
+        steps_per_epoch=steps,
+        validation_data=test_data if len(dataset.test) else None,
+        callbacks=[
+            EpochCheckpoint(work / "checkpoint", history),
+            Progress(name, steps * num_epochs, steps * first_epoch, progress),
+            *callbacks,
+        ],
+        shuffle=False,  # the pipeline shuffles, keyed by epoch
+        verbose=0,
+    )
+
+
+def _targets(spec, dataset):
+    if spec.get("task") == "attributes":
+        mean, std = judge.attribute_scaling(dataset.train_attributes)
+        return (judge.attribute_targets,
+                judge.standardised(dataset.train_attributes, mean, std),
+                judge.standardised(dataset.test_attributes, mean, std))
+    if spec.get("task") == "rotation":
+        return judge.rotation_targets, None, None
+    return None, None, None
+
+
+def _adopt(name, spec, key, final, model_config, train_config, dataset):
+    path = Path(model_config.pretrained).expanduser()
+    model = artifacts.load_pretrained(path, name)
+    artifacts.check_architecture(
+        model, build_model(name, model_config, train_config, dataset), path, name)
+    history = {}
+    sibling = path.with_name("history.json")
+    if sibling.is_file():  # a model.keras copied out of another machine's artifact
+        history = json.loads(sibling.read_text())
+    documents = {"config": {**spec, "key": key}, "history": history,
+                 "dataset": dataset.card.to_dict(),
+                 "meta": {"pretrained": str(path), "seconds": 0.0}}
+    work = final.with_name(final.name + ".partial")
+    shutil.rmtree(work, ignore_errors=True)
+    artifacts.write_artifact(work, model, documents)
+    artifacts.publish(work, final)
+    return _trained(name, model, key, final, documents, cached=False)
+
+
+def _trained(name, model, key, path, documents, cached) -> TrainedModel:
+    return TrainedModel(
+        name=name, model=model, key=key, path=path,
+        history={k: list(v) for k, v in documents["history"].items()},
+        loaded_from_cache=cached,
+        seconds=float(documents["meta"].get("seconds", 0.0)),
+        config=documents["config"], meta=documents["meta"],
+    )
+
