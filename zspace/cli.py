@@ -1,7 +1,8 @@
-"""The command line behind ``pipeline.py``: build | data | train | status | clean.
+"""``pipeline.py``'s command line: build | data | train | status | diff | clean.
 
-Exit codes: 0 success, 1 an unexpected error, 2 bad input (configuration, data path,
-model file), 3 a failed build step, 130 interrupted.
+Exit codes: 0 success, 1 an unexpected error (for diff: a figure changed), 2 bad input
+(configuration, data path, model file, diff side), 3 a failed build step, 130
+interrupted.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ COMMANDS = {
     "data": "prepare and cache the data set of the configuration",
     "train": "train (or load from the cache) every model of the configuration",
     "status": "show each stage as fresh or stale, and why",
+    "diff": "compare the figures of two builds, archived builds or git revisions "
+            "(exit 1 when any figure changed)",
     "clean": "remove build outputs (with --all, the data and model caches too)",
 }
 
@@ -62,10 +65,28 @@ def make_parser() -> argparse.ArgumentParser:
             sub.add_argument("--only", action="append", default=[], metavar="STAGE",
                              help="consider only this stage (a notebook name or "
                                   "'report'; repeatable)")
+        if name == "diff":
+            _diff_options(sub)
         if name == "clean":
             sub.add_argument("--all", action="store_true",
                              help="also remove the data and model caches")
     return parser
+
+
+def _diff_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "sides", nargs="*", metavar="SIDE",
+        help="A and B: a build, site or figures folder, an archived build id (or "
+             "'latest', 'previous'), or a git revision. None: the working figures/ "
+             "against HEAD; one: that side against the working figures/")
+    sub.add_argument(
+        "--tolerance", type=float, default=None, metavar="RMS",
+        help="RMS difference in [0, 1] up to which a figure counts as unchanged "
+             "(default 0.5/255, half a grey level)")
+    sub.add_argument("--json", type=Path, metavar="FILE",
+                     help="also write the summary as JSON ('-': standard output)")
+    sub.add_argument("--html", type=Path, metavar="DIR",
+                     help="where the page goes (default: BUILD/diff/<A>-vs-<B>/)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,6 +151,25 @@ def run_status(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def run_diff(config: Config, args: argparse.Namespace) -> int:
+    from zspace.diff import DEFAULT_TOLERANCE, DiffError, figure_diff, summary_text
+
+    if len(args.sides) > 2:
+        raise DiffError(f"diff takes at most two sides, got {len(args.sides)}: "
+                        f"{' '.join(args.sides)}")
+    old, new = (*args.sides, None, None)[:2]
+    result, page = figure_diff(old or "HEAD", new, build_root=args.build_dir,
+                               profile=config.name,
+                               tolerance=(DEFAULT_TOLERANCE if args.tolerance is None
+                                          else args.tolerance),
+                               page_folder=args.html, json_file=args.json)
+    # With the JSON on standard output, the table goes to stderr to keep it parseable.
+    stream = sys.stderr if str(args.json) == "-" else sys.stdout
+    print(summary_text(result), file=stream)
+    print(f"page: {page}", file=stream)
+    return result.exit_code
+
+
 def run_clean(config: Config, args: argparse.Namespace) -> int:
     root = paths.build_dir(args.build_dir)
     if not root.exists():
@@ -145,4 +185,4 @@ def run_clean(config: Config, args: argparse.Namespace) -> int:
 
 
 HANDLERS = {"build": run_build, "data": run_data, "train": run_train,
-            "status": run_status, "clean": run_clean}
+            "status": run_status, "diff": run_diff, "clean": run_clean}
