@@ -69,9 +69,11 @@ class _Autoencoder(keras.Model):
         self.seed = int(seed)
         self.trackers = {name: keras.metrics.Mean(name=name)
                          for name in self.metric_names}
+        # The sub-models are functional and built already. Marking the whole model
+        # built lets it save (and its optimizer state load) before any call.
+        self.built = True
 
     def build(self, input_shape=None):
-        # The sub-models are functional and were built by their constructors.
         self.built = True
 
     @property

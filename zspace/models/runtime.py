@@ -119,6 +119,20 @@ def seed_everything(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
+def onednn_enabled() -> bool:
+    """Whether TensorFlow runs its oneDNN CPU kernels in this process.
+
+    Decided once, when TensorFlow loads, from ``TF_ENABLE_ONEDNN_OPTS`` (see
+    ``zspace.models``). The two kernel sets round differently in the last bits, so a
+    bit-for-bit rerun needs the same setting; the artifact records it.
+    """
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:  # a TensorFlow without the probe: say what the default is
+        return os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1"
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
 def device_names(strategy: tf.distribute.Strategy) -> list[str]:
     """The devices the strategy's replicas run on (for the artifact's record)."""
     if strategy.num_replicas_in_sync > 1 or not isinstance(

@@ -230,6 +230,7 @@ def _train(name, spec, key, final, model_config, train_config, dataset, progress
         "seconds": float(sum(history.get("epoch_seconds", []))),
         "devices": runtime.device_names(strategy),
         "replicas": strategy.num_replicas_in_sync,
+        "onednn": runtime.onednn_enabled(),
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
                      "python": platform.python_version()},
     }

@@ -1,0 +1,144 @@
+"""Model-level tests: builder shapes, losses, one train step, save/load in safe mode."""
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from zspace.config import ModelConfig
+from zspace.errors import ConfigError
+from zspace.models import AE, VAE, build_decoder, build_encoder
+from zspace.models.autoencoders import kl_loss, reconstruction_loss
+from zspace.models.runtime import make_optimizer
+
+TINY = ModelConfig(kind="vae", z_dim=6, filters=(8, 16), kernels=(3, 3), strides=(2, 2))
+
+
+def _images(n=8, size=16, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, size, size, 3), dtype=np.float32)
+
+
+def _model(config=TINY, size=16, dtype="float32"):
+    keras.utils.set_random_seed(3)
+    shape = (size, size, 3)
+    parts = (build_encoder(config, shape, dtype), build_decoder(config, shape, dtype))
+    if config.kind == "vae":
+        model = VAE(*parts, loss=config.loss, kl_factor=config.kl_factor, seed=3)
+    else:
+        model = AE(*parts, loss=config.loss, seed=3)
+    model.compile(optimizer=make_optimizer(1e-3, "float32"))
+    return model
+
+
+@pytest.mark.parametrize("kind", ["ae", "vae"])
+@pytest.mark.parametrize("decoder", ["transpose", "upsample"])
+@pytest.mark.parametrize("size,padding", [(16, "same"), (20, "valid"), (15, "same")])
+def test_encoder_and_decoder_shapes(kind, decoder, size, padding):
+    config = dataclasses.replace(TINY, kind=kind, decoder=decoder, padding=padding)
+    encoder = build_encoder(config, (size, size, 3))
+    decoder_model = build_decoder(config, (size, size, 3))
+    z = encoder(_images(5, size))
+    outputs = z if kind == "vae" else [z]
+    assert [tuple(t.shape) for t in outputs] == [(5, 6)] * len(outputs)
+    images = decoder_model(np.zeros((5, 6), np.float32))
+    assert tuple(images.shape) == (5, size, size, 3)
+    assert images.dtype == tf.float32
+    assert float(tf.reduce_min(images)) >= 0.0 and float(tf.reduce_max(images)) <= 1.0
+
+
+def test_default_architectures_follow_the_blog():
+    vae = build_encoder(ModelConfig(kind="vae"), (64, 64, 3))
+    convs = [layer for layer in vae.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [c.filters for c in convs] == [32, 64, 128, 256]
+    assert [c.kernel_size for c in convs] == [(3, 3)] * 4
+    assert [tuple(t.shape) for t in vae.outputs] == [(None, 256), (None, 256)]
+    decoder = build_decoder(ModelConfig(kind="vae"), (64, 64, 3))
+    deconvs = [layer for layer in decoder.layers
+               if isinstance(layer, keras.layers.Conv2DTranspose)]
+    assert [d.filters for d in deconvs] == [128, 64, 32, 3]
+    wide = ModelConfig(kind="ae", z_dim=1600, filters=(64, 64, 128, 128),
+                       kernels=(5, 5, 3, 3))
+    encoder = build_encoder(wide, (64, 64, 3))
+    assert tuple(encoder.output.shape) == (None, 1600)
+    assert not any(isinstance(layer, keras.layers.Lambda)
+                   for layer in [*vae.layers, *decoder.layers, *encoder.layers])
+
+
+def test_impossible_architecture_is_a_config_error():
+    config = dataclasses.replace(TINY, padding="valid", kernels=(5, 5))
+    with pytest.raises(ConfigError, match="leaves no pixels"):
+        build_encoder(config, (8, 8, 3))
+
+
+def test_losses_match_hand_computation():
+    images = np.array([[[[0.0, 1.0, 0.5]]]], np.float32)  # (1, 1, 1, 3)
+    output = np.array([[[[0.1, 0.8, 0.5]]]], np.float32)
+    bce = -np.mean([np.log(0.9), np.log(0.8), 0.5 * np.log(0.5) * 2])
+    assert float(reconstruction_loss(images, output, "bce")[0]) == pytest.approx(bce)
+    mse = np.mean([0.01, 0.04, 0.0])
+    assert float(reconstruction_loss(images, output, "mse")[0]) == pytest.approx(mse)
+    z_mean = np.array([[1.0, 0.0]], np.float32)
+    z_log_var = np.array([[0.0, np.log(4.0)]], np.float32)
+    expected = 0.5 * (1.0 + (4.0 - 1.0 - np.log(4.0)))
+    assert float(kl_loss(z_mean, z_log_var)[0]) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("kind", ["ae", "vae"])
+def test_train_step_reports_the_losses_and_lowers_them(kind):
+    model = _model(dataclasses.replace(TINY, kind=kind))
+    batch = tf.constant(_images(16))
+    first = {k: float(v) for k, v in model.train_step(batch).items()}
+    expected = {"total_loss", "reconstruction_loss", "mse"}
+    if kind == "vae":
+        expected |= {"kl_loss", "kl_share"}
+        assert 0.0 < first["kl_share"] < 1.0
+        assert first["total_loss"] == pytest.approx(
+            first["reconstruction_loss"] + 5.0 * first["kl_loss"], rel=1e-5)
+    assert set(first) == expected
+    for _ in range(30):
+        model.reset_metrics()
+        last = {k: float(v) for k, v in model.train_step(batch).items()}
+    assert last["reconstruction_loss"] < first["reconstruction_loss"]
+    assert last["total_loss"] < first["total_loss"]
+
+
+@pytest.mark.parametrize("kind", ["ae", "vae"])
+def test_save_and_load_in_safe_mode_give_identical_outputs(kind, tmp_path):
+    model = _model(dataclasses.replace(TINY, kind=kind, dropout=0.1))
+    model.fit(_images(32), batch_size=16, epochs=1, verbose=0)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+    assert type(loaded) is type(model)
+    images = _images(4, seed=1)
+    np.testing.assert_array_equal(loaded(images), model(images))
+    np.testing.assert_array_equal(loaded.decoder(np.ones((2, 6), np.float32)),
+                                  model.decoder(np.ones((2, 6), np.float32)))
+    encoded, reference = loaded.encoder(images), model.encoder(images)
+    for a, b in zip(tf.nest.flatten(encoded), tf.nest.flatten(reference), strict=True):
+        np.testing.assert_array_equal(a, b)
+    if kind == "vae":
+        assert loaded.kl_factor == model.kl_factor
+
+
+def test_vae_sampling_depends_on_the_step_not_on_hidden_state():
+    model = _model()
+    z_mean = tf.zeros((4, 6))
+    z_log_var = tf.zeros((4, 6))
+    first = model.sample(z_mean, z_log_var)
+    np.testing.assert_array_equal(first, model.sample(z_mean, z_log_var))
+    model.optimizer.iterations.assign_add(1)
+    assert not np.allclose(first, model.sample(z_mean, z_log_var))
+    draws = model.sample(tf.zeros((4000, 6)), tf.zeros((4000, 6))).numpy()
+    assert abs(draws.mean()) < 0.05 and abs(draws.std() - 1.0) < 0.05
+
+
+def test_mixed_precision_keeps_outputs_and_losses_float32():
+    model = _model(dtype="mixed_bfloat16")
+    assert model.decoder.output.dtype == "float32"
+    assert model.encoder.get_layer("conv_0").compute_dtype == "bfloat16"
+    logs = model.train_step(tf.constant(_images(8)))
+    assert all(v.dtype == tf.float32 for v in logs.values())
+    assert np.isfinite(float(logs["total_loss"]))
