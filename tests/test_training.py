@@ -16,10 +16,27 @@ import numpy as np
 import pytest
 
 from zspace import paths
-from zspace.config import Config, JudgeConfig, ModelConfig, ModelsConfig, TrainConfig
+from zspace.config import (
+    Config,
+    DataConfig,
+    JudgeConfig,
+    ModelConfig,
+    ModelsConfig,
+    TrainConfig,
+)
+from zspace.data import cache_key
+from zspace.data.cache import save_entry
 from zspace.data.dataset import Dataset, DatasetCard, content_hash
 from zspace.errors import ModelError
-from zspace.models import VAE, judge, runtime, train_all, train_or_load
+from zspace.models import (
+    VAE,
+    judge,
+    runtime,
+    train_all,
+    train_or_load,
+    train_or_load_named,
+)
+from zspace.models.artifacts import find_artifacts
 
 TINY = ModelConfig(kind="vae", z_dim=6, filters=(8, 16), kernels=(3, 3), strides=(2, 2))
 TRAIN = TrainConfig(num_epochs=2, batch_size=16, seed=5)
@@ -35,7 +52,8 @@ def tiny_dataset(num_train=64, num_test=16, size=16, attributes=0):
         train_attr = (train.mean(axis=(1, 2))[:, :attributes] / 255).astype(np.float32)
         test_attr = (test.mean(axis=(1, 2))[:, :attributes] / 255).astype(np.float32)
     card = DatasetCard("synthetic", "tests", num_train, num_test, size,
-                       content_hash(train, test))
+                       content_hash(train, test),
+                       attribute_names=("red", "green", "blue")[:attributes])
     return Dataset(train, test, train_attr, test_attr, card)
 
 
@@ -104,21 +122,22 @@ def test_second_call_loads_the_artifact(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("damage", ["truncate_model", "drop_manifest", "edit_history"])
-def test_corrupt_artifact_is_rebuilt_not_loaded(tmp_path, damage):
+def test_corrupt_artifact_is_rebuilt_not_loaded(tmp_path):
     dataset = tiny_dataset()
     config = dataclasses.replace(TRAIN, num_epochs=1)
     trained = train_or_load("vae", TINY, config, dataset, tmp_path, progress=False)
-    if damage == "truncate_model":
-        model_file = trained.path / "model.keras"
-        model_file.write_bytes(model_file.read_bytes()[:500])
-    elif damage == "drop_manifest":
-        (trained.path / "manifest.json").unlink()
-    else:
-        (trained.path / "history.json").write_text('{"total_loss": [0.0]}')
-    rebuilt = train_or_load("vae", TINY, config, dataset, tmp_path, progress=False)
-    assert not rebuilt.loaded_from_cache
-    assert rebuilt.history["total_loss"] == trained.history["total_loss"]
+    model_file = trained.path / "model.keras"
+    damages = {
+        "a partial write": lambda: model_file.write_bytes(
+            model_file.read_bytes()[:500]),
+        "no manifest": lambda: (trained.path / "manifest.json").unlink(),
+        "an edited file": lambda: (trained.path / "history.json").write_text("{}"),
+    }
+    for damage in damages.values():
+        damage()
+        rebuilt = train_or_load("vae", TINY, config, dataset, tmp_path, progress=False)
+        assert not rebuilt.loaded_from_cache
+        assert rebuilt.history["total_loss"] == trained.history["total_loss"]
     assert train_or_load("vae", TINY, config, dataset, tmp_path,
                          progress=False).loaded_from_cache
 
@@ -261,17 +280,29 @@ def test_judge_learns_its_task_and_exposes_features(tmp_path, attributes):
 
 
 @pytest.mark.slow
-def test_train_all_makes_every_model(tmp_path):
+def test_train_all_makes_every_model_and_find_artifacts_sees_them(tmp_path):
     small = ModelConfig(kind="ae", z_dim=4, filters=(4, 8), kernels=(3, 3),
                         strides=(2, 2), num_epochs=1)
     config = Config(
+        data=DataConfig(image_size=16, num_train=64, num_test=16),
         models=ModelsConfig(ae=small, vae=dataclasses.replace(small, kind="vae"),
                             wide_ae=dataclasses.replace(small, z_dim=12)),
         train=dataclasses.replace(TRAIN, num_epochs=1),
         judge=JudgeConfig(num_epochs=1, feature_dim=4),
     )
-    models = train_all(config, tiny_dataset(attributes=2), tmp_path, progress=False)
-    assert sorted(models) == ["ae", "judge", "vae", "wide_ae"]
+    dataset = tiny_dataset(attributes=2)
+    # Put the data set where the data stage would, so find_artifacts reads its card.
+    save_entry(paths.data_cache_dir(tmp_path)
+               / f"{config.data.source}-{cache_key(config.data)}", dataset)
+    names = ["ae", "vae", "wide_ae", "judge"]
+    assert find_artifacts(config, tmp_path, names) == ({}, names)
+    models = train_all(config, dataset, tmp_path, progress=False)
+    assert sorted(models) == sorted(names)
     assert tuple(models["wide_ae"].model.encoder.output.shape) == (None, 12)
-    again = train_all(config, tiny_dataset(attributes=2), tmp_path, progress=False)
+    assert models["judge"].config["task"] == "attributes"
+    keys, missing = find_artifacts(config, tmp_path, names)
+    assert missing == [] and keys == {name: models[name].key for name in names}
+    again = train_all(config, dataset, tmp_path, progress=False)
     assert all(m.loaded_from_cache for m in again.values())
+    with pytest.raises(ModelError, match="unknown model 'gan'"):
+        train_or_load_named("gan", config, dataset, tmp_path)

@@ -9,27 +9,30 @@ An artifact is a folder ``model_cache_dir(build_root)/<name>-<key>/`` holding
 - ``meta.json``: training time, epochs, resumed epochs, devices, versions;
 - ``manifest.json``, written last: the sha256 of each file above.
 
-The key hashes the model's configuration, the training configuration, the data set's
-content hash and this package's source, so changing any of them trains afresh. The
-folder is assembled under ``<name>-<key>.partial/`` and renamed into place when
+The key (``keys.py``) hashes the model's and the training configuration, the data
+set's content hash and this package's source, so changing any of them trains afresh.
+The folder is assembled under ``<name>-<key>.partial/`` and renamed into place when
 complete; a folder whose manifest is missing or does not match is never loaded.
+Keras is imported only where a model is read or written: ``find_artifacts`` runs
+without TensorFlow.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.resources
 import json
 import logging
 import os
 import shutil
-from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
-
+from zspace import paths
+from zspace.config import Config
 from zspace.errors import ModelError
+from zspace.models.keys import artifact_key, file_digest, model_config_for, model_spec
+
+if TYPE_CHECKING:
+    import keras
 
 log = logging.getLogger(__name__)
 
@@ -42,25 +45,48 @@ class CorruptArtifact(Exception):
     """An artifact folder that is incomplete or altered (rebuilt, never loaded)."""
 
 
-@cache
-def code_digest() -> str:
-    """sha256 (16 hex digits) over the source files of ``zspace.models``."""
-    digest = hashlib.sha256()
-    package = importlib.resources.files("zspace.models")
-    for entry in sorted(package.iterdir(), key=lambda item: item.name):
-        if entry.name.endswith(".py"):
-            digest.update(entry.name.encode())
-            digest.update(entry.read_bytes())
-    return digest.hexdigest()[:16]
+def find_artifacts(config: Config, build_root: Path | None,
+                   names: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Keys of the intact artifacts of ``names``, without loading or training.
+
+    Reads the dataset card from the data cache; where the data is not prepared yet,
+    every model is missing.
+
+    Args:
+        config: The whole configuration.
+        build_root: The build folder (default: the repository's ``build/``).
+        names: Model names (``ae``, ``vae``, ``wide_ae``, ``judge``).
+
+    Returns:
+        ``(keys, missing)``: the key of each model whose artifact is intact, and the
+        names of the others, in the order given.
+    """
+    from zspace.data import cache_key
+    from zspace.data.cache import load_entry
+
+    entry = load_entry(paths.data_cache_dir(build_root)
+                       / f"{config.data.source}-{cache_key(config.data)}")
+    if entry is None:
+        return {}, list(names)
+    keys, missing = {}, []
+    for name in names:
+        spec = model_spec(name, model_config_for(name, config), config.train,
+                          entry.card)
+        key = artifact_key(spec)
+        if is_intact(paths.model_cache_dir(build_root) / f"{name}-{key}"):
+            keys[name] = key
+        else:
+            missing.append(name)
+    return keys, missing
 
 
-def file_digest(path: Path) -> str:
-    """sha256 of a file's bytes (hex), read in 1 MB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def is_intact(folder: Path) -> bool:
+    """Whether ``folder`` holds a complete artifact whose files match its manifest."""
+    try:
+        _verify(folder)
+    except CorruptArtifact:
+        return False
+    return True
 
 
 def write_artifact(folder: Path, model: keras.Model,
@@ -80,6 +106,20 @@ def write_artifact(folder: Path, model: keras.Model,
     files = [MODEL_FILE, *(f"{name}.json" for name in DOCUMENTS)]
     manifest = {name: file_digest(folder / name) for name in files}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+
+
+def _verify(folder: Path) -> None:
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError) as error:
+        raise CorruptArtifact(f"{folder}: no readable manifest ({error})") from None
+    expected = {MODEL_FILE, *(f"{name}.json" for name in DOCUMENTS)}
+    if set(manifest) != expected:
+        raise CorruptArtifact(f"{folder}: manifest lists {sorted(manifest)}")
+    for name, digest in manifest.items():
+        path = folder / name
+        if not path.is_file() or file_digest(path) != digest:
+            raise CorruptArtifact(f"{folder}: {name} is missing or altered")
 
 
 def publish(partial: Path, final: Path) -> Path:
@@ -110,17 +150,9 @@ def read_artifact(folder: Path) -> tuple[keras.Model, dict[str, Any]]:
         CorruptArtifact: A file is missing, does not match the manifest, or the
             model cannot be loaded in safe mode.
     """
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text())
-    except (OSError, ValueError) as error:
-        raise CorruptArtifact(f"{folder}: no readable manifest ({error})") from None
-    expected = {MODEL_FILE, *(f"{name}.json" for name in DOCUMENTS)}
-    if set(manifest) != expected:
-        raise CorruptArtifact(f"{folder}: manifest lists {sorted(manifest)}")
-    for name, digest in manifest.items():
-        path = folder / name
-        if not path.is_file() or file_digest(path) != digest:
-            raise CorruptArtifact(f"{folder}: {name} is missing or altered")
+    import keras
+
+    _verify(folder)
     try:
         documents = {name: json.loads((folder / f"{name}.json").read_text())
                      for name in DOCUMENTS}
@@ -136,6 +168,8 @@ def load_pretrained(path: Path, name: str) -> keras.Model:
     Raises:
         ModelError: The file is missing, not ``.keras``, or not loadable.
     """
+    import keras
+
     if not path.is_file():
         raise ModelError(f"{name}: pretrained model {path} not found (expected a "
                          f".keras file saved by zspace, e.g. a model.keras artifact)")

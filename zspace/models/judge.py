@@ -4,10 +4,10 @@ SPEC section 5 measures image quality in the feature space of a network that kno
 faces but none of the models it judges. No Inception weights can be fetched, so the
 judge is trained here, on the training images, with one of two targets:
 
-- ``attributes`` (when the data set has them: the synthetic faces' factors, CelebA's
-  40 attributes): regress every attribute, each standardised to mean 0 and standard
-  deviation 1 over the training set, with a squared error. Binary attributes become
-  two-valued targets; the regression treats every column alike.
+- ``attributes`` (when the dataset card names attributes: the synthetic faces'
+  factors, CelebA's 40 attributes): regress every attribute, each standardised to
+  mean 0 and standard deviation 1 over the training set, with a squared error.
+  Binary attributes become two-valued targets; the regression treats all alike.
 - ``rotation`` (when it has none): the self-supervised task of Gidaris et al. (2018):
   each image is shown turned by 0, 90, 180 or 270 degrees and the judge names the
   turn. Telling which way is up needs the layout of a face (eyes above mouth, hair
@@ -26,7 +26,6 @@ import numpy as np
 import tensorflow as tf
 
 from zspace.config import JudgeConfig
-from zspace.data.dataset import Dataset
 from zspace.models.architecture import LEAKY_SLOPE
 from zspace.models.layers import FusedBatchNormalization
 
@@ -79,13 +78,6 @@ def feature_extractor(judge: keras.Model) -> keras.Model:
     """
     return keras.Model(judge.input, judge.get_layer(FEATURES_LAYER).output,
                        name="judge_features")
-
-
-def judge_task(dataset: Dataset) -> str:
-    """``attributes`` where the data set has any, else ``rotation``."""
-    attributes = dataset.train_attributes
-    has_attributes = attributes is not None and attributes.ndim == 2
-    return "attributes" if has_attributes and attributes.shape[1] > 0 else "rotation"
 
 
 def attribute_scaling(attributes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

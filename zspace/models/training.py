@@ -8,7 +8,6 @@ run) and published as a new artifact.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import platform
@@ -23,17 +22,16 @@ import keras
 import tensorflow as tf
 
 from zspace import paths
-from zspace.config import Config, JudgeConfig, ModelConfig, TrainConfig, digest_of
-from zspace.data.dataset import Dataset, content_hash
-from zspace.models import artifacts, judge, runtime
+from zspace.config import Config, JudgeConfig, ModelConfig, TrainConfig
+from zspace.data.dataset import Dataset
+from zspace.errors import ModelError
+from zspace.models import artifacts, judge, keys, runtime
 from zspace.models.architecture import build_decoder, build_encoder
 from zspace.models.autoencoders import AE, VAE
 from zspace.models.callbacks import EpochCheckpoint, Progress, restore
 from zspace.models.inputs import evaluation_batches, steps_per_epoch, training_batches
 
 log = logging.getLogger(__name__)
-
-MODEL_NAMES = ("ae", "vae", "wide_ae")
 
 
 @dataclass
@@ -78,12 +76,30 @@ def train_all(config: Config, dataset: Dataset, build_root: Path | None = None,
         ``{"ae", "vae", "wide_ae", "judge"}`` to their :class:`TrainedModel`.
     """
     runtime.get_strategy(config.train.strategy)  # multi-worker must come first
-    models = {name: train_or_load(name, getattr(config.models, name), config.train,
-                                  dataset, build_root, progress)
-              for name in MODEL_NAMES}
-    models["judge"] = train_or_load("judge", config.judge, config.train, dataset,
-                                    build_root, progress)
-    return models
+    return {name: train_or_load_named(name, config, dataset, build_root, progress)
+            for name in (*keys.MODEL_NAMES, keys.JUDGE)}
+
+
+def train_or_load_named(name: str, config: Config, dataset: Dataset,
+                        build_root: Path | None = None,
+                        progress: bool = True) -> TrainedModel:
+    """:func:`train_or_load` for the model ``name`` of a whole configuration.
+
+    Args:
+        name: ``ae``, ``vae``, ``wide_ae`` or ``judge``.
+        config: The whole configuration.
+        dataset: The data set.
+        build_root: The build folder (default: the repository's ``build/``).
+        progress: Show a progress bar while training.
+
+    Returns:
+        The :class:`TrainedModel`.
+
+    Raises:
+        ModelError: An unknown name, or a bad pretrained file.
+    """
+    return train_or_load(name, keys.model_config_for(name, config), config.train,
+                         dataset, build_root, progress)
 
 
 def train_or_load(
@@ -113,8 +129,8 @@ def train_or_load(
         ModelError: A configured pretrained file is missing, unreadable or of another
             architecture.
     """
-    spec = _spec(name, model_config, train_config, dataset)
-    key = digest_of(spec)
+    spec = keys.model_spec(name, model_config, train_config, dataset.card)
+    key = keys.artifact_key(spec)
     final = paths.model_cache_dir(build_root) / f"{name}-{key}"
     if final.exists():
         started = time.perf_counter()
@@ -132,12 +148,6 @@ def train_or_load(
         return _adopt(name, spec, key, final, model_config, train_config, dataset)
     return _train(name, spec, key, final, model_config, train_config, dataset,
                   progress, callbacks)
-
-
-def effective_epochs(model_config: ModelConfig | JudgeConfig,
-                     train_config: TrainConfig) -> int:
-    """The model's own ``num_epochs``, or the training default where it is 0."""
-    return model_config.num_epochs or train_config.num_epochs
 
 
 def build_model(name: str, model_config: ModelConfig | JudgeConfig,
@@ -159,8 +169,8 @@ def build_model(name: str, model_config: ModelConfig | JudgeConfig,
     dtype = runtime.dtype_policy(train_config.precision)
     shape = dataset.image_shape
     if isinstance(model_config, JudgeConfig):
-        task = judge.judge_task(dataset)
-        outputs = (dataset.train_attributes.shape[1] if task == "attributes"
+        task = keys.judge_task(dataset.card)
+        outputs = (_attributes(dataset)[0].shape[1] if task == "attributes"
                    else judge.NUM_ROTATIONS)
         return judge.build_judge(model_config, shape, outputs, dtype,
                                  synchronized_batch_norm)
@@ -176,36 +186,12 @@ def build_model(name: str, model_config: ModelConfig | JudgeConfig,
     return model
 
 
-def _spec(name, model_config, train_config, dataset) -> dict:
-    # Everything that changes the trained weights, and nothing else.
-    train = {**dataclasses.asdict(train_config),
-             "num_epochs": effective_epochs(model_config, train_config)}
-    spec = {
-        "name": name,
-        "model": {**dataclasses.asdict(model_config),
-                  "num_epochs": train["num_epochs"]},
-        "train": train,
-        "image_shape": list(dataset.image_shape),
-        "dataset": dataset.card.content_hash,
-        "code": artifacts.code_digest(),
-        "keras": keras.__version__,
-    }
-    if isinstance(model_config, JudgeConfig):
-        spec["task"] = judge.judge_task(dataset)
-        spec["attributes"] = content_hash(dataset.train_attributes,
-                                          dataset.test_attributes)
-    if model_config.pretrained:
-        path = Path(model_config.pretrained).expanduser()
-        spec["pretrained"] = artifacts.file_digest(path) if path.is_file() else ""
-    return spec
-
-
 def _train(name, spec, key, final, model_config, train_config, dataset, progress,
            callbacks) -> TrainedModel:
     strategy = runtime.get_strategy(train_config.strategy)
     chief = runtime.is_chief(strategy)
     work = final.with_name(final.name + ".partial")  # kept across a killed run
-    num_epochs = effective_epochs(model_config, train_config)
+    num_epochs = keys.effective_epochs(model_config, train_config)
     with strategy.scope():
         model = build_model(name, model_config, train_config, dataset,
                             strategy.num_replicas_in_sync > 1)
@@ -270,13 +256,25 @@ def _fit(model, name, spec, dataset, train_config, first_epoch, num_epochs, hist
 
 def _targets(spec, dataset):
     if spec.get("task") == "attributes":
-        mean, std = judge.attribute_scaling(dataset.train_attributes)
-        return (judge.attribute_targets,
-                judge.standardised(dataset.train_attributes, mean, std),
-                judge.standardised(dataset.test_attributes, mean, std))
+        train, test = _attributes(dataset)
+        mean, std = judge.attribute_scaling(train)
+        return (judge.attribute_targets, judge.standardised(train, mean, std),
+                judge.standardised(test, mean, std))
     if spec.get("task") == "rotation":
         return judge.rotation_targets, None, None
     return None, None, None
+
+
+def _attributes(dataset: Dataset):
+    train, test = dataset.train_attributes, dataset.test_attributes
+    names = len(dataset.card.attribute_names)
+    if train is None or test is None or train.shape[1:] != (names,) or (
+            test.shape[1:] != (names,)):
+        raise ModelError(
+            f"judge: the dataset card names {names} attributes, but the attribute "
+            f"arrays are {None if train is None else train.shape} (train) and "
+            f"{None if test is None else test.shape} (test)")
+    return train, test
 
 
 def _adopt(name, spec, key, final, model_config, train_config, dataset):

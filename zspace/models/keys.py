@@ -1,0 +1,102 @@
+"""Artifact keys, computed without TensorFlow.
+
+A key hashes everything that changes a model's trained weights: its configuration
+(with the epochs resolved), the training configuration, the image shape, the data
+set's content hash (and for the judge its task and attribute names), the source of
+``zspace.models`` and the Keras version. It is computed from the dataset *card*
+alone, so ``status`` and a no-op build can find artifacts without loading images or
+importing TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from zspace.config import Config, JudgeConfig, ModelConfig, TrainConfig, digest_of
+from zspace.data.dataset import DatasetCard
+from zspace.errors import ModelError
+from zspace.versioning import code_digest
+
+MODEL_NAMES = ("ae", "vae", "wide_ae")
+JUDGE = "judge"
+
+
+def model_config_for(name: str, config: Config) -> ModelConfig | JudgeConfig:
+    """The section of ``config`` that describes model ``name``.
+
+    Raises:
+        ModelError: ``name`` is none of ``ae``, ``vae``, ``wide_ae``, ``judge``.
+    """
+    if name == JUDGE:
+        return config.judge
+    if name in MODEL_NAMES:
+        return getattr(config.models, name)
+    raise ModelError(f"unknown model {name!r} (known: {', '.join(MODEL_NAMES)}, "
+                     f"{JUDGE})")
+
+
+def effective_epochs(model_config: ModelConfig | JudgeConfig,
+                     train_config: TrainConfig) -> int:
+    """The model's own ``num_epochs``, or the training default where it is 0."""
+    return model_config.num_epochs or train_config.num_epochs
+
+
+def judge_task(card: DatasetCard) -> str:
+    """``attributes`` where the data set names attributes, else ``rotation``."""
+    return "attributes" if card.attribute_names else "rotation"
+
+
+def model_spec(name: str, model_config: ModelConfig | JudgeConfig,
+               train_config: TrainConfig, card: DatasetCard) -> dict:
+    """The JSON-ready description a model's key is the digest of.
+
+    Args:
+        name: The model's name.
+        model_config: Its ``ModelConfig``, or the ``JudgeConfig``.
+        train_config: The training configuration.
+        card: The data set's card.
+
+    Returns:
+        A dict, stored as the artifact's ``config.json`` (plus the key).
+    """
+    epochs = effective_epochs(model_config, train_config)
+    spec = {
+        "name": name,
+        "model": {**dataclasses.asdict(model_config), "num_epochs": epochs},
+        "train": {**dataclasses.asdict(train_config), "num_epochs": epochs},
+        "image_size": card.image_size,
+        "dataset": card.content_hash,
+        "code": code_digest("zspace/models"),
+        "keras": _version("keras"),
+    }
+    if isinstance(model_config, JudgeConfig):
+        spec["task"] = judge_task(card)
+        spec["attribute_names"] = list(card.attribute_names)
+    if model_config.pretrained:
+        path = Path(model_config.pretrained).expanduser()
+        spec["pretrained"] = file_digest(path) if path.is_file() else "missing"
+    return spec
+
+
+def artifact_key(spec: dict) -> str:
+    """The key (16 hex digits) of a model spec."""
+    return digest_of(spec)
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes (hex), read in 1 MB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "unknown"
