@@ -78,6 +78,9 @@ def test_losses_match_hand_computation():
     output = np.array([[[[0.1, 0.8, 0.5]]]], np.float32)
     bce = -np.mean([np.log(0.9), np.log(0.8), 0.5 * np.log(0.5) * 2])
     assert float(reconstruction_loss(images, output, "bce")[0]) == pytest.approx(bce)
+    logits = np.log(output / (1.0 - output))
+    assert float(reconstruction_loss(images, output, "bce", logits)[0]) == (
+        pytest.approx(bce, rel=1e-5))
     mse = np.mean([0.01, 0.04, 0.0])
     assert float(reconstruction_loss(images, output, "mse")[0]) == pytest.approx(mse)
     z_mean = np.array([[1.0, 0.0]], np.float32)

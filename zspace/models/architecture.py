@@ -22,6 +22,8 @@ from zspace.models.layers import FusedBatchNormalization
 
 # Keras' LeakyReLU default, written out so the architecture does not move with Keras.
 LEAKY_SLOPE = 0.3
+# Name of the decoder's final sigmoid (the layer before it yields the logits).
+SIGMOID = "images"
 
 
 def feature_sizes(image_size: int, config: ModelConfig) -> list[int]:
@@ -80,8 +82,10 @@ def build_encoder(
     for i, (filters, kernel, stride) in enumerate(
         zip(config.filters, config.kernels, config.strides, strict=True)
     ):
+        # A bias right before batch norm is cancelled by its mean: leave it out.
         x = keras.layers.Conv2D(filters, kernel, strides=stride, padding=config.padding,
-                                dtype=dtype, name=f"conv_{i}")(x)
+                                use_bias=not config.batch_norm, dtype=dtype,
+                                name=f"conv_{i}")(x)
         x = _normalise_and_activate(x, config, dtype, f"{i}", synchronized_batch_norm)
         if config.dropout > 0:
             x = keras.layers.Dropout(config.dropout, seed=seed + i, dtype=dtype,
@@ -131,18 +135,21 @@ def build_decoder(
     for i, (n_filters, kernel, stride, target) in enumerate(steps):
         last = i == len(steps) - 1
         layer_dtype = "float32" if last else dtype
+        bias = last or not config.batch_norm
         if config.decoder == "transpose":
             x = _transpose_step(x, n_filters, kernel, stride, target, config.padding,
-                                layer_dtype, f"deconv_{i}")
+                                layer_dtype, bias, f"deconv_{i}")
         else:
-            x = _upsample_step(x, n_filters, kernel, stride, target, layer_dtype, i)
+            x = _upsample_step(x, n_filters, kernel, stride, target, layer_dtype, bias,
+                               i)
         if last:
             break
         x = _normalise_and_activate(x, config, dtype, f"d{i}", synchronized_batch_norm)
         if config.dropout > 0:
             x = keras.layers.Dropout(config.dropout, seed=seed + 100 + i, dtype=dtype,
                                      name=f"dropout_d{i}")(x)
-    images = keras.layers.Activation("sigmoid", dtype="float32", name="images")(x)
+    # The last convolution's output is the logits; the losses read them directly.
+    images = keras.layers.Activation("sigmoid", dtype="float32", name=SIGMOID)(x)
     return keras.Model(z, images, name="decoder")
 
 
@@ -158,7 +165,7 @@ def _normalise_and_activate(x, config: ModelConfig, dtype: str, suffix: str,
                                    name=f"{config.activation}_{suffix}")(x)
 
 
-def _transpose_step(x, filters, kernel, stride, target, padding, dtype, name):
+def _transpose_step(x, filters, kernel, stride, target, padding, dtype, bias, name):
     # Without output_padding, Conv2DTranspose yields size * stride (same) or
     # (size - 1) * stride + max(kernel, stride) (valid). Where that misses the
     # encoder's size (odd sizes, valid padding), output_padding adds the rest.
@@ -178,11 +185,11 @@ def _transpose_step(x, filters, kernel, stride, target, padding, dtype, name):
             )
     return keras.layers.Conv2DTranspose(
         filters, kernel, strides=stride, padding=padding,
-        output_padding=output_padding, dtype=dtype, name=name,
+        output_padding=output_padding, use_bias=bias, dtype=dtype, name=name,
     )(x)
 
 
-def _upsample_step(x, filters, kernel, stride, target, dtype, index):
+def _upsample_step(x, filters, kernel, stride, target, dtype, bias, index):
     x = keras.layers.UpSampling2D(stride, dtype=dtype, name=f"upsample_{index}")(x)
     size = x.shape[1]
     # Odd sizes or valid padding: trim or pad at the far edge to the encoder's size.
@@ -192,5 +199,5 @@ def _upsample_step(x, filters, kernel, stride, target, dtype, index):
     elif size < target:
         x = keras.layers.ZeroPadding2D(((0, target - size), (0, target - size)),
                                        dtype=dtype, name=f"pad_{index}")(x)
-    return keras.layers.Conv2D(filters, kernel, padding="same", dtype=dtype,
-                               name=f"conv_d{index}")(x)
+    return keras.layers.Conv2D(filters, kernel, padding="same", use_bias=bias,
+                               dtype=dtype, name=f"conv_d{index}")(x)

@@ -16,6 +16,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from zspace.models.architecture import SIGMOID
+
 # Clip the sigmoid output away from 0 and 1 before the logarithms (Keras uses 1e-7).
 EPSILON = 1e-7
 # Keeps the validation noise apart from the training noise of the same step.
@@ -23,7 +25,8 @@ VALIDATION_SALT = 7919
 
 
 def reconstruction_loss(images: tf.Tensor, reconstruction: tf.Tensor,
-                        kind: str = "bce") -> tf.Tensor:
+                        kind: str = "bce", logits: tf.Tensor | None = None
+                        ) -> tf.Tensor:
     """Per-image reconstruction loss: channel mean, summed over the pixels.
 
     This is the scale of the blog's numbers (about 5,000 for BCE at 96 px), so that
@@ -33,11 +36,15 @@ def reconstruction_loss(images: tf.Tensor, reconstruction: tf.Tensor,
         images: (n, h, w, c) float32 targets in [0, 1].
         reconstruction: (n, h, w, c) float32 decoder output in [0, 1].
         kind: ``bce`` (binary cross-entropy) or ``mse`` (squared error).
+        logits: The pre-sigmoid decoder output, if known: BCE from logits needs no
+            clipping and half the arithmetic.
 
     Returns:
         (n,) float32 losses.
     """
-    if kind == "bce":
+    if kind == "bce" and logits is not None:
+        pixel = tf.nn.sigmoid_cross_entropy_with_logits(labels=images, logits=logits)
+    elif kind == "bce":
         p = tf.clip_by_value(reconstruction, EPSILON, 1.0 - EPSILON)
         pixel = -(images * tf.math.log(p) + (1.0 - images) * tf.math.log(1.0 - p))
     else:
@@ -100,11 +107,23 @@ class _Autoencoder(keras.Model):
             tracker.update_state(losses[name])
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
-    def _reconstruction_terms(self, images, reconstruction):
+    def _decode(self, z, training):
+        """Decoder output (n, h, w, c) and its logits (None for a foreign decoder)."""
+        layers = self.decoder.layers
+        if layers[-1].name != SIGMOID or len(self.decoder.outputs) != 1:
+            return self.decoder(z, training=training), None
+        # The builder's decoders are chains: run all but the sigmoid by hand.
+        logits = z
+        for layer in layers[1:-1]:
+            logits = layer(logits, training=training)
+        return tf.sigmoid(logits), logits
+
+    def _reconstruction_terms(self, images, z, training):
+        reconstruction, logits = self._decode(z, training)
         # Batch means of per-image values; (n,) -> ()
         return {
-            "reconstruction_loss": tf.reduce_mean(
-                reconstruction_loss(images, reconstruction, self.loss_kind)),
+            "reconstruction_loss": tf.reduce_mean(reconstruction_loss(
+                images, reconstruction, self.loss_kind, logits)),
             "mse": tf.reduce_mean(tf.square(images - reconstruction)),
         }
 
@@ -144,8 +163,8 @@ class AE(_Autoencoder):
                             training=training)
 
     def _compute_losses(self, images, training):
-        reconstruction = self(images, training=training)
-        terms = self._reconstruction_terms(images, reconstruction)
+        z = self.encoder(images, training=training)
+        terms = self._reconstruction_terms(images, z, training)
         return {**terms, "total_loss": terms["reconstruction_loss"]}
 
 
@@ -188,8 +207,7 @@ class VAE(_Autoencoder):
     def _compute_losses(self, images, training):
         z_mean, z_log_var = self.encoder(images, training=training)
         z = self.sample(z_mean, z_log_var, salt=0 if training else VALIDATION_SALT)
-        reconstruction = self.decoder(z, training=training)
-        terms = self._reconstruction_terms(images, reconstruction)
+        terms = self._reconstruction_terms(images, z, training)
         kl = tf.reduce_mean(kl_loss(z_mean, z_log_var))
         total = terms["reconstruction_loss"] + self.kl_factor * kl
         return {

@@ -186,21 +186,43 @@ def build_model(name: str, model_config: ModelConfig | JudgeConfig,
     return model
 
 
-def _train(name, spec, key, final, model_config, train_config, dataset, progress,
-           callbacks) -> TrainedModel:
-    strategy = runtime.get_strategy(train_config.strategy)
-    chief = runtime.is_chief(strategy)
-    work = final.with_name(final.name + ".partial")  # kept across a killed run
-    num_epochs = keys.effective_epochs(model_config, train_config)
+def compiled_model(name: str, model_config: ModelConfig | JudgeConfig,
+                   train_config: TrainConfig, dataset: Dataset,
+                   strategy=None) -> keras.Model:
+    """A fresh model, built and compiled as the trainer does, ready for ``fit``.
+
+    Args:
+        name: The model's name.
+        model_config: A ``ModelConfig`` or the ``JudgeConfig``.
+        train_config: Seed, precision, learning rate.
+        dataset: Supplies the image shape and the judge's task.
+        strategy: The distribution strategy (default: ``train_config.strategy``).
+
+    Returns:
+        The compiled model, its variables placed by ``strategy``.
+    """
+    strategy = strategy or runtime.get_strategy(train_config.strategy)
     with strategy.scope():
         model = build_model(name, model_config, train_config, dataset,
                             strategy.num_replicas_in_sync > 1)
         optimizer = runtime.make_optimizer(train_config.learning_rate,
                                            train_config.precision)
         if isinstance(model_config, JudgeConfig):
-            judge.compile_judge(model, spec["task"], optimizer)
+            judge.compile_judge(model, keys.judge_task(dataset.card), optimizer)
         else:
+            # XLA measured slower than TensorFlow's own CPU kernels here (and is
+            # Keras' default off GPUs anyway).
             model.compile(optimizer=optimizer, jit_compile=False)
+    return model
+
+
+def _train(name, spec, key, final, model_config, train_config, dataset, progress,
+           callbacks) -> TrainedModel:
+    strategy = runtime.get_strategy(train_config.strategy)
+    chief = runtime.is_chief(strategy)
+    work = final.with_name(final.name + ".partial")  # kept across a killed run
+    num_epochs = keys.effective_epochs(model_config, train_config)
+    model = compiled_model(name, model_config, train_config, dataset, strategy)
     first_epoch, history = restore(model, work / "checkpoint")
     resumed_from = first_epoch
     if first_epoch:
