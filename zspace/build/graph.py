@@ -98,7 +98,7 @@ def build(config: Config, build_root: Path | None = None, *, force: bool = False
     started = time.perf_counter()
     _publish(b, specs, parameters, keys, dataset_hash, model_keys, report_key)
     b.state.record(REPORT_STAGE, report_key, time.perf_counter() - started)
-    b.say(f"report: {site / 'index.html'}")
+    b.say("report: rendered and published")
     return site
 
 

@@ -66,6 +66,15 @@ def read_spec(path: Path) -> NotebookSpec:
     if not any("parameters" in cell_tags for cell_tags in tags):
         raise BuildError(f"{path.name}: no cell tagged 'parameters'")
     declared = papermill.inspect_notebook(str(path))
+    cell = next(c for c, t in zip(notebook.cells, tags, strict=True)
+                if "parameters" in t)
+    unparsed = sorted(_assigned_names(cell.source) - set(declared))
+    if unparsed:
+        # papermill skips a line it cannot parse with a mere warning; the parameter
+        # would then be impossible to override, so it is an error here.
+        raise BuildError(f"{path.name}: papermill cannot read parameter(s) "
+                         f"{', '.join(unparsed)} of the parameters cell (keep one "
+                         "plain 'name = literal' per line)")
     absent = [name for name in RESERVED if name not in declared]
     if absent:
         raise BuildError(f"{path.name}: its parameters cell must declare "
@@ -81,6 +90,19 @@ def read_spec(path: Path) -> NotebookSpec:
                              "not a literal; the pipeline cannot check it") from None
     return NotebookSpec(path, dict(meta["figures"]), tuple(meta.get("models", ())),
                         defaults)
+
+
+def _assigned_names(source: str) -> set[str]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as error:
+        raise BuildError(f"the parameters cell is not valid Python: {error}") from None
+    names = set()
+    for node in tree.body:
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+    return names
 
 
 def resolve_parameters(spec: NotebookSpec, overrides: dict[str, Any]) -> dict[str, Any]:

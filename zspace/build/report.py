@@ -149,6 +149,9 @@ def render_site(site: Path, context: dict[str, Any], links: Links,
             except jinja2.UndefinedError as error:
                 raise BuildError(f"report template {template}: {error.message}") \
                     from None
+            except jinja2.TemplateError as error:
+                raise BuildError(f"report template {template}: "
+                                 f"{type(error).__name__}: {error}") from None
             path = site / f"{stem}{'.html' if as_html else '.md'}"
             path.write_text(text)
             written.append(path)
