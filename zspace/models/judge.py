@@ -26,6 +26,8 @@ import numpy as np
 import tensorflow as tf
 
 from zspace.config import JudgeConfig
+from zspace.data.dataset import Dataset
+from zspace.errors import ModelError
 from zspace.models.architecture import LEAKY_SLOPE
 from zspace.models.layers import FusedBatchNormalization
 
@@ -129,3 +131,40 @@ def compile_judge(judge: keras.Model, task: str,
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
             jit_compile=False,
         )
+
+
+def training_targets(task: str | None, dataset: Dataset):
+    """The batch map and extra arrays that turn image batches into judge examples.
+
+    Args:
+        task: ``attributes``, ``rotation``, or None (an AE/VAE: images alone).
+        dataset: The data set.
+
+    Returns:
+        ``(targets, train_extra, test_extra)`` for ``inputs.training_batches``.
+    """
+    if task == "attributes":
+        train, test = attributes(dataset)
+        mean, std = attribute_scaling(train)
+        return (attribute_targets, standardised(train, mean, std),
+                standardised(test, mean, std))
+    if task == "rotation":
+        return rotation_targets, None, None
+    return None, None, None
+
+
+def attributes(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """The train and test attribute arrays, checked against the card's names.
+
+    Raises:
+        ModelError: They are missing or do not match the names.
+    """
+    train, test = dataset.train_attributes, dataset.test_attributes
+    names = len(dataset.card.attribute_names)
+    if train is None or test is None or train.shape[1:] != (names,) or (
+            test.shape[1:] != (names,)):
+        raise ModelError(
+            f"judge: the dataset card names {names} attributes, but the attribute "
+            f"arrays are {None if train is None else train.shape} (train) and "
+            f"{None if test is None else test.shape} (test)")
+    return train, test

@@ -24,11 +24,9 @@ import tensorflow as tf
 from zspace import paths
 from zspace.config import Config, JudgeConfig, ModelConfig, TrainConfig
 from zspace.data.dataset import Dataset
-from zspace.errors import ModelError
 from zspace.models import artifacts, judge, keys, runtime
-from zspace.models.architecture import build_decoder, build_encoder
-from zspace.models.autoencoders import AE, VAE
 from zspace.models.callbacks import EpochCheckpoint, Progress, restore
+from zspace.models.factory import build_model, compiled_model
 from zspace.models.inputs import evaluation_batches, steps_per_epoch, training_batches
 
 log = logging.getLogger(__name__)
@@ -150,72 +148,6 @@ def train_or_load(
                   progress, callbacks)
 
 
-def build_model(name: str, model_config: ModelConfig | JudgeConfig,
-                train_config: TrainConfig, dataset: Dataset,
-                synchronized_batch_norm: bool = False) -> keras.Model:
-    """A fresh, untrained model of the configured architecture (seeded).
-
-    Args:
-        name: The model's name.
-        model_config: A ``ModelConfig`` or the ``JudgeConfig``.
-        train_config: Supplies the seed and the precision.
-        dataset: Supplies the image shape (and the judge's number of targets).
-        synchronized_batch_norm: Batch statistics over all replicas.
-
-    Returns:
-        An ``AE``, a ``VAE`` or the functional judge, not compiled.
-    """
-    runtime.seed_everything(train_config.seed)
-    dtype = runtime.dtype_policy(train_config.precision)
-    shape = dataset.image_shape
-    if isinstance(model_config, JudgeConfig):
-        task = keys.judge_task(dataset.card)
-        outputs = (_attributes(dataset)[0].shape[1] if task == "attributes"
-                   else judge.NUM_ROTATIONS)
-        return judge.build_judge(model_config, shape, outputs, dtype,
-                                 synchronized_batch_norm)
-    parts = [builder(model_config, shape, dtype, train_config.seed,
-                     synchronized_batch_norm)
-             for builder in (build_encoder, build_decoder)]
-    if model_config.kind == "vae":
-        model = VAE(*parts, loss=model_config.loss, kl_factor=model_config.kl_factor,
-                    seed=train_config.seed, name=name)
-    else:
-        model = AE(*parts, loss=model_config.loss, seed=train_config.seed, name=name)
-    model.build(None)
-    return model
-
-
-def compiled_model(name: str, model_config: ModelConfig | JudgeConfig,
-                   train_config: TrainConfig, dataset: Dataset,
-                   strategy=None) -> keras.Model:
-    """A fresh model, built and compiled as the trainer does, ready for ``fit``.
-
-    Args:
-        name: The model's name.
-        model_config: A ``ModelConfig`` or the ``JudgeConfig``.
-        train_config: Seed, precision, learning rate.
-        dataset: Supplies the image shape and the judge's task.
-        strategy: The distribution strategy (default: ``train_config.strategy``).
-
-    Returns:
-        The compiled model, its variables placed by ``strategy``.
-    """
-    strategy = strategy or runtime.get_strategy(train_config.strategy)
-    with strategy.scope():
-        model = build_model(name, model_config, train_config, dataset,
-                            strategy.num_replicas_in_sync > 1)
-        optimizer = runtime.make_optimizer(train_config.learning_rate,
-                                           train_config.precision)
-        if isinstance(model_config, JudgeConfig):
-            judge.compile_judge(model, keys.judge_task(dataset.card), optimizer)
-        else:
-            # XLA measured slower than TensorFlow's own CPU kernels here (and is
-            # Keras' default off GPUs anyway).
-            model.compile(optimizer=optimizer, jit_compile=False)
-    return model
-
-
 def _train(name, spec, key, final, model_config, train_config, dataset, progress,
            callbacks) -> TrainedModel:
     strategy = runtime.get_strategy(train_config.strategy)
@@ -254,7 +186,7 @@ def _train(name, spec, key, final, model_config, train_config, dataset, progress
 
 def _fit(model, name, spec, dataset, train_config, first_epoch, num_epochs, history,
          work, progress, callbacks) -> None:
-    targets, extra, test_extra = _targets(spec, dataset)
+    targets, extra, test_extra = judge.training_targets(spec.get("task"), dataset)
     batch = train_config.batch_size
     steps = steps_per_epoch(len(dataset.train), batch)
     train_data = training_batches(dataset.train, batch, train_config.seed,
@@ -274,29 +206,6 @@ def _fit(model, name, spec, dataset, train_config, first_epoch, num_epochs, hist
         shuffle=False,  # the pipeline shuffles, keyed by epoch
         verbose=0,
     )
-
-
-def _targets(spec, dataset):
-    if spec.get("task") == "attributes":
-        train, test = _attributes(dataset)
-        mean, std = judge.attribute_scaling(train)
-        return (judge.attribute_targets, judge.standardised(train, mean, std),
-                judge.standardised(test, mean, std))
-    if spec.get("task") == "rotation":
-        return judge.rotation_targets, None, None
-    return None, None, None
-
-
-def _attributes(dataset: Dataset):
-    train, test = dataset.train_attributes, dataset.test_attributes
-    names = len(dataset.card.attribute_names)
-    if train is None or test is None or train.shape[1:] != (names,) or (
-            test.shape[1:] != (names,)):
-        raise ModelError(
-            f"judge: the dataset card names {names} attributes, but the attribute "
-            f"arrays are {None if train is None else train.shape} (train) and "
-            f"{None if test is None else test.shape} (test)")
-    return train, test
 
 
 def _adopt(name, spec, key, final, model_config, train_config, dataset):
