@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from zspace.build import notebooks as nb
+
 CELEBA_NAMES = [f"{i:06d}.jpg" for i in range(1, 13)]
 ATTRIBUTES = ("Smiling", "Eyeglasses", "Male")
 
@@ -72,3 +74,17 @@ def celeba_folder(tmp_path: Path) -> Path:
 def celeba_zip(tmp_path: Path) -> Path:
     write_celeba_tree(tmp_path / "celeba", as_zip=True)
     return tmp_path / "celeba"
+
+
+@pytest.fixture
+def executed(monkeypatch):
+    """Names of the notebooks that papermill actually ran."""
+    names = []
+    real = nb.execute
+
+    def counting(spec, *args, **kwargs):
+        names.append(spec.name)
+        return real(spec, *args, **kwargs)
+
+    monkeypatch.setattr(nb, "execute", counting)
+    return names

@@ -13,7 +13,6 @@ import nbformat
 import pytest
 
 from zspace.build import graph, runner
-from zspace.build import notebooks as nb
 from zspace.build.publish import sha256_of
 from zspace.config import load_config
 from zspace.errors import BuildError, ConfigError
@@ -83,24 +82,22 @@ def project(tmp_path, monkeypatch):
     return tmp_path
 
 
+# The smoke profile's data, without its overrides for the real notebooks.
+TINY_PROFILE = """
+name = "smoke"
+[data]
+image_size = 32
+num_train = 384
+num_test = 128
+"""
+
+
 def _config(project, *overrides):
-    return load_config("smoke", [f"build.analysis_dir={project / 'analysis'}",
+    profile = project / "tiny.toml"
+    profile.write_text(TINY_PROFILE)
+    return load_config(profile, [f"build.analysis_dir={project / 'analysis'}",
                                  f"build.templates_dir={project / 'templates'}",
                                  *overrides])
-
-
-@pytest.fixture
-def executed(monkeypatch):
-    """Names of the notebooks that papermill actually ran."""
-    names = []
-    real = nb.execute
-
-    def counting(spec, *args, **kwargs):
-        names.append(spec.name)
-        return real(spec, *args, **kwargs)
-
-    monkeypatch.setattr(nb, "execute", counting)
-    return names
 
 
 def _build(project, *overrides, **kwargs):

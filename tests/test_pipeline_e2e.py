@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from zspace.build import graph
-from zspace.build import notebooks as nb
 from zspace.build.publish import sha256_of
 from zspace.config import load_config
 
@@ -28,19 +27,6 @@ def smoke_build(tmp_path_factory):
     build_root = tmp_path_factory.mktemp("e2e") / "build"
     site = graph.build(load_config("smoke"), build_root, progress=True)
     return build_root, site
-
-
-@pytest.fixture
-def executed(monkeypatch):
-    names = []
-    real = nb.execute
-
-    def counting(spec, *args, **kwargs):
-        names.append(spec.name)
-        return real(spec, *args, **kwargs)
-
-    monkeypatch.setattr(nb, "execute", counting)
-    return names
 
 
 def test_every_catalogue_figure_is_built_and_listed(smoke_build):
