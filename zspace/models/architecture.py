@@ -22,6 +22,11 @@ from zspace.models.layers import FusedBatchNormalization
 
 # Keras' LeakyReLU default, written out so the architecture does not move with Keras.
 LEAKY_SLOPE = 0.3
+# Inference uses the moving batch statistics. Keras' 0.99 averages over ~100 steps,
+# which lag behind weights that still change fast in the few epochs of a CPU run
+# (a wide AE after one epoch: test MSE 0.044 in inference mode against 0.014 in
+# training mode); 0.9 tracks the last ~10 batches (1,280 images), plenty for a mean.
+BATCH_NORM_MOMENTUM = 0.9
 # Name of the decoder's final sigmoid (the layer before it yields the logits).
 SIGMOID = "images"
 
@@ -156,7 +161,8 @@ def build_decoder(
 def _normalise_and_activate(x, config: ModelConfig, dtype: str, suffix: str,
                             synchronized: bool):
     if config.batch_norm:
-        x = FusedBatchNormalization(synchronized=synchronized, dtype=dtype,
+        x = FusedBatchNormalization(momentum=BATCH_NORM_MOMENTUM,
+                                    synchronized=synchronized, dtype=dtype,
                                     name=f"batch_norm_{suffix}")(x)
     if config.activation == "leaky_relu":
         return keras.layers.LeakyReLU(LEAKY_SLOPE, dtype=dtype,

@@ -28,7 +28,7 @@ import tensorflow as tf
 from zspace.config import JudgeConfig
 from zspace.data.dataset import Dataset
 from zspace.errors import ModelError
-from zspace.models.architecture import LEAKY_SLOPE
+from zspace.models.architecture import BATCH_NORM_MOMENTUM, LEAKY_SLOPE
 from zspace.models.layers import FusedBatchNormalization
 
 FILTERS = (32, 64, 128, 256)
@@ -56,7 +56,8 @@ def build_judge(config: JudgeConfig, image_shape: tuple[int, int, int],
     for i, filters in enumerate(FILTERS):
         x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", dtype=dtype,
                                 name=f"conv_{i}")(x)
-        x = FusedBatchNormalization(synchronized=synchronized_batch_norm, dtype=dtype,
+        x = FusedBatchNormalization(momentum=BATCH_NORM_MOMENTUM,
+                                    synchronized=synchronized_batch_norm, dtype=dtype,
                                     name=f"batch_norm_{i}")(x)
         x = keras.layers.LeakyReLU(LEAKY_SLOPE, dtype=dtype, name=f"leaky_relu_{i}")(x)
     x = keras.layers.GlobalAveragePooling2D(dtype=dtype, name="pool")(x)
