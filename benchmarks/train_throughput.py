@@ -128,13 +128,10 @@ def zspace_run(data, precision):
     return model, fit
 
 
-def reference_run(data, precision):
-    """The same VAE as a keras.io-style script writes it: float arrays and ``fit``."""
+def reference_vae(size: int):
+    """The same VAE as a keras.io-style script writes it, with Keras' own layers."""
     import keras
     from keras import layers, ops
-
-    if precision != "float32":
-        keras.mixed_precision.set_global_policy(precision)
 
     class Sampling(layers.Layer):
         def __init__(self):
@@ -146,7 +143,6 @@ def reference_run(data, precision):
             noise = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
             return z_mean + ops.exp(0.5 * z_log_var) * noise
 
-    size = data.shape[1]
     inputs = keras.Input((size, size, 3))
     x = inputs
     for filters in (32, 64, 128, 256):
@@ -197,7 +193,16 @@ def reference_run(data, precision):
                 tracker.update_state(value)
             return {t.name: t.result() for t in self.trackers}
 
-    model = ReferenceVAE(encoder, decoder)
+    return ReferenceVAE(encoder, decoder)
+
+
+def reference_run(data, precision):
+    """The reference model and a ``fit`` on the whole set converted to float32."""
+    import keras
+
+    if precision != "float32":
+        keras.mixed_precision.set_global_policy(precision)
+    model = reference_vae(data.shape[1])
     model.compile(optimizer=keras.optimizers.Adam(5e-4))
     images = data.astype("float32") / 255.0  # the whole set as float32
 

@@ -1,5 +1,5 @@
 """Training tests: determinism, the artifact cache, resume after SIGKILL, pretrained
-files, the judge, and two-replica training on a CPU split in two."""
+files, the judge, train_all. Distributed training: test_training_distributed.py."""
 
 import dataclasses
 import inspect
@@ -69,7 +69,8 @@ def _weights(model):
     return [w.numpy() for w in model.weights]
 
 
-def _script(tmp_path, body):
+def script_command(tmp_path, body):
+    """A Python script (the data set's source, then ``body``) and its environment."""
     script = tmp_path / "script.py"
     script.write_text(SCRIPT_HEADER + textwrap.dedent(body))
     # The same CPU kernels as this process, so that results agree to the bit.
@@ -162,7 +163,7 @@ def test_run_killed_after_first_epoch_resumes_and_matches(tmp_path):
     epochs = len(result.history["total_loss"])
     print("RESUMED", result.meta["resumed_from_epoch"], epochs)
     """
-    command, env = _script(tmp_path, body)
+    command, env = script_command(tmp_path, body)
     process = subprocess.Popen(command, cwd=tmp_path, env={**env, "STALL": "1"},
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     records = paths.model_cache_dir(tmp_path / "build")
@@ -194,46 +195,6 @@ def test_run_killed_after_first_epoch_resumes_and_matches(tmp_path):
     for a, b in zip(_weights(resumed.model), _weights(straight.model), strict=False):
         np.testing.assert_array_equal(a, b)
     assert resumed.history["total_loss"] == straight.history["total_loss"]
-
-
-@pytest.mark.slow
-def test_two_replicas_give_the_loss_of_one(tmp_path):
-    body = """
-    import dataclasses
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from pathlib import Path
-    from zspace.config import ModelConfig, TrainConfig
-    from zspace.models import train_or_load
-
-    model = ModelConfig(kind="ae", z_dim=6, filters=(8, 16), kernels=(3, 3),
-                        strides=(2, 2))
-    for kind in ("ae", "vae"):
-        losses = {}
-        for strategy in ("default", "mirrored"):
-            train = TrainConfig(num_epochs=1, batch_size=16, seed=5, strategy=strategy)
-            result = train_or_load(kind, dataclasses.replace(model, kind=kind), train,
-                                   tiny_dataset(), Path("build"), progress=False)
-            losses[strategy] = (result.meta["replicas"], result.history)
-        print(kind, losses)
-    """
-    command, env = _script(tmp_path, body)
-    finished = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True,
-                              text=True, timeout=300)
-    assert finished.returncode == 0, finished.stderr[-3000:]
-    results = {}
-    for line in finished.stdout.splitlines():
-        kind, _, text = line.partition(" ")
-        if kind in ("ae", "vae"):
-            results[kind] = eval(text)  # a dict repr printed by the script
-    for kind, tolerance in (("ae", 1e-4), ("vae", 2e-2)):
-        (one, single), (two, mirrored) = results[kind]["default"], results[kind][
-            "mirrored"]
-        assert (one, two) == (1, 2)
-        for name in ("total_loss", "reconstruction_loss", "val_total_loss"):
-            assert mirrored[name][0] == pytest.approx(single[name][0], rel=tolerance)
 
 
 @pytest.mark.slow

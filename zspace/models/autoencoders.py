@@ -105,7 +105,8 @@ class _Autoencoder(keras.Model):
     def _update_metrics(self, losses):
         for name, tracker in self.trackers.items():
             tracker.update_state(losses[name])
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        return step_logs({name: tracker.result()
+                          for name, tracker in self.trackers.items()})
 
     def _decode(self, z, training):
         """Decoder output (n, h, w, c) and its logits (None for a foreign decoder)."""
@@ -219,6 +220,20 @@ class VAE(_Autoencoder):
 
     def get_config(self):
         return {**super().get_config(), "kl_factor": self.kl_factor}
+
+
+def step_logs(logs: dict) -> dict:
+    """What a train or test step returns: its metric values, as Keras expects.
+
+    Under ``MultiWorkerMirroredStrategy`` Keras 3's ``fit`` reduces the step's
+    outputs over axis 0 and fails on scalars ("Invalid reduction dimension 0",
+    tensorflow/tensorflow#72388). There each value gets a length-1 axis; ``fit``
+    still reports the epoch from the metrics themselves.
+    """
+    if isinstance(tf.distribute.get_strategy(),
+                  tf.distribute.MultiWorkerMirroredStrategy):
+        return {name: tf.reshape(value, (1,)) for name, value in logs.items()}
+    return logs
 
 
 def _images(data):

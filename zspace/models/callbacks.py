@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
 from tqdm.auto import tqdm
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         logs = dict(logs or {})
         logs["epoch_seconds"] = time.perf_counter() - self._started
         for name, value in logs.items():
-            self.history.setdefault(name, []).append(float(value))
+            self.history.setdefault(name, []).append(_number(value))
         if not self.enabled:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -132,7 +133,12 @@ class Progress(keras.callbacks.Callback):
 
 def _short(logs: dict) -> dict[str, str]:
     keep = ("total_loss", "kl_share", "loss", "val_total_loss", "val_loss")
-    return {k: f"{float(v):.4g}" for k, v in logs.items() if k in keep}
+    return {k: f"{_number(v):.4g}" for k, v in logs.items() if k in keep}
+
+
+def _number(value) -> float:
+    # Step logs are scalars, or length-1 vectors under a multi-worker strategy.
+    return float(np.ravel(value)[0])
 
 
 def _write_json_atomically(path: Path, value) -> None:

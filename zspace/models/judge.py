@@ -29,6 +29,7 @@ from zspace.config import JudgeConfig
 from zspace.data.dataset import Dataset
 from zspace.errors import ModelError
 from zspace.models.architecture import BATCH_NORM_MOMENTUM, LEAKY_SLOPE
+from zspace.models.autoencoders import step_logs
 from zspace.models.layers import FusedBatchNormalization
 
 FILTERS = (32, 64, 128, 256)
@@ -49,7 +50,7 @@ def build_judge(config: JudgeConfig, image_shape: tuple[int, int, int],
         synchronized_batch_norm: Batch statistics over all replicas.
 
     Returns:
-        A functional model named ``judge``: images to (n, num_outputs).
+        A functional :class:`Judge` named ``judge``: images to (n, num_outputs).
     """
     images = keras.Input(image_shape, name="images")
     x = images
@@ -66,7 +67,18 @@ def build_judge(config: JudgeConfig, image_shape: tuple[int, int, int],
     x = keras.layers.LeakyReLU(LEAKY_SLOPE, dtype="float32",
                                name="features_activation")(features)
     outputs = keras.layers.Dense(num_outputs, dtype="float32", name="head")(x)
-    return keras.Model(images, outputs, name="judge")
+    return Judge(images, outputs, name="judge")
+
+
+@keras.saving.register_keras_serializable(package="zspace")
+class Judge(keras.Model):
+    """The judge: a functional model whose steps work under every strategy."""
+
+    def train_step(self, data):
+        return step_logs(super().train_step(data))
+
+    def test_step(self, data):
+        return step_logs(super().test_step(data))
 
 
 def feature_extractor(judge: keras.Model) -> keras.Model:
