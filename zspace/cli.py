@@ -8,6 +8,7 @@ interrupted.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -91,6 +92,9 @@ def _diff_options(sub: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code."""
+    # TensorFlow's C++ start-up notices (oneDNN, CPU features) are noise here; set
+    # before anything imports TensorFlow, and inherited by the notebook kernels.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = make_parser().parse_args(argv)
     command = args.command or "build"
     try:

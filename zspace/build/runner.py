@@ -7,7 +7,6 @@ and because its outputs feed the keys of later stages, so does everything after 
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import time
@@ -27,10 +26,6 @@ from zspace.versioning import code_digest
 NOTEBOOK_CODE = ("zspace/latent", "zspace/models", "zspace/data", "zspace/notebook.py",
                  "zspace/plots.py", "zspace/config.py")
 REPORT_STAGE = "report"
-
-# Kernels inherit this process's environment: keep TensorFlow's C++ start-up chatter
-# (oneDNN and CPU-feature notices) out of the build's output.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 @dataclass
