@@ -35,8 +35,9 @@ def _builders(seed=0):
             z, z[:5], [(0, 1), (1, 2)], z.mean(0), np.cov(z, rowvar=False), 2.2,
             title="synthetic"),
         "comparison": lambda: latent.sampler_comparison_figure(
-            list(faces), ["a", "b", "c"], {"Frechet": [3.0, 1.0, 2.0],
-                                           "precision": [0.1, 0.9, 0.5]}),
+            list(faces), ["a", "b", "c"], {"Frechet": [3.0, 1.0, 200.0],
+                                           "precision": [0.1, 0.9, 0.5]},
+            log_scale=["Frechet"]),
     }
 
 
@@ -85,3 +86,18 @@ def test_variance_figure_marks_each_threshold(tmp_path):
     labels = [t.get_text() for t in figure.axes[1].get_legend().get_texts()]
     assert labels[1:] == ["90% with 3 components", "99% with 4 components"]
     assert save_png(figure, tmp_path / "c4.png").stat().st_size > 0
+
+
+def test_comparison_bars_carry_their_values(monkeypatch):
+    charts = []
+    original = latent.stack
+    # Keep the chart figure on its way into the stacked panel.
+    monkeypatch.setattr(latent, "stack",
+                        lambda panels: charts.append(panels[1]) or original(panels))
+    faces = np.zeros((2, 3, 8, 8, 3), np.uint8)
+    latent.sampler_comparison_figure(list(faces), ["a", "b"],
+                                     {"FD": [0.29, 115.3], "P": [0.86, 0.0]},
+                                     log_scale=["FD"])
+    fd, precision = charts[0].axes
+    assert fd.get_yscale() == "log" and precision.get_yscale() == "linear"
+    assert [t.get_text() for t in fd.texts] == ["0.29", "115.30"]

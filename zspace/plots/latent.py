@@ -260,6 +260,7 @@ def sampler_comparison_figure(
     labels: Sequence[str],
     metrics: dict[str, Sequence[float]],
     title: str | None = None,
+    log_scale: Sequence[str] = (),
 ) -> Figure:
     """One row of decoded images per sampler above bar charts of its measured quality.
 
@@ -269,6 +270,19 @@ def sampler_comparison_figure(
         metrics: Chart title -> one value per sampler, e.g.
             ``{"Frechet distance (lower is better)": [...], ...}``.
         title: Title above the image grid.
+        log_scale: Chart titles of ``metrics`` drawn on a logarithmic axis: pixel
+            noise's Frechet distance is tens of times the others', which would flatten
+            their bars on a linear one.
+
+    Returns:
+        The figure; every bar carries its value.
     """
     grid = image_grid(rows, row_labels=list(labels), title=title)
-    return stack([grid, bars(list(labels), metrics)])
+    charts = bars(list(labels), metrics)
+    for axes, name in zip(charts.axes, metrics, strict=True):
+        if name in log_scale:
+            axes.set_yscale("log")
+        axes.margins(y=0.12)  # room above the tallest bar for its value
+        axes.bar_label(axes.containers[0], fmt="%.2f", fontsize="x-small", padding=1)
+    charts.tight_layout()
+    return stack([grid, charts])
