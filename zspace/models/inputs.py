@@ -101,6 +101,8 @@ def _gather(indices: tf.data.Dataset, images: np.ndarray, targets, extra,
             return rows, np.zeros((len(index), 0), np.float32)
         return rows, np.asarray(extra[index], np.float32)
 
+    # Plain graph code: skipping autograph also skips its re-reading of the source.
+    @tf.autograph.experimental.do_not_convert
     def load(index):
         rows, extra_rows = tf.numpy_function(gather, [index], (tf.uint8, tf.float32),
                                              stateful=False)
