@@ -1,21 +1,23 @@
 """Training speed of the zspace VAE trainer against a plain Keras reference.
 
-Run: ``.venv/bin/python benchmarks/train_throughput.py [--quick] [--epochs 3]``.
+Run: ``.venv/bin/python benchmarks/train_throughput.py [--quick] [--rounds 3]``.
 
 Both train the blog's VAE (filters 32-64-128-256, z_dim 256, BCE, fact 5, Adam 5e-4,
-batch 128) on the same number of random images, at 64 and 96 px, in float32 and
-mixed bfloat16. The reference is the model written the straightforward keras.io
-way: Keras' own layers (``BatchNormalization`` included), a ``Sampling`` layer, a
-custom ``train_step``, fed from a float32 array with ``fit`` under TensorFlow's
-default settings. ``zspace`` is this package's trainer: its builder, model, uint8
-``tf.data`` pipeline and compile settings (``compiled_model``), under the oneDNN
-setting ``zspace.models`` applies. A third row, the reference with oneDNN switched
-on, separates what the environment gives from what the code gives.
+batch 128) on the same random images, at 64 and 96 px, in float32 and mixed
+bfloat16. The reference is the model written the straightforward keras.io way:
+Keras' own layers (``BatchNormalization`` included), a ``Sampling`` layer, a custom
+``train_step``, fed from a float32 array with ``fit``. ``zspace`` is this package's
+trainer: its builder, model, uint8 ``tf.data`` pipeline and compile settings
+(``compiled_model``).
 
-Each side runs in a fresh process (the oneDNN switch is read once, when TensorFlow
-loads); a process trains one warm-up epoch (tracing), then ``--epochs`` timed epochs,
-and reports its best, so load from other processes on a shared machine shows up as
-spread rather than as a slower result. The peak is a 4096 x 4096 matmul in the same
+TensorFlow reads its oneDNN switch once, when it loads, and ``zspace.models`` turns
+it on (it is off by default on CPUs without AVX-512). So each case runs two
+processes, one with TensorFlow's defaults and one with oneDNN on, and each process
+trains both models, alternating one epoch of each after a warm-up epoch: load from
+other processes on a shared machine then hits both alike. The headline ratio is
+zspace with oneDNN against the reference with TensorFlow's defaults (what each gets
+out of the box); the per-process ratios separate the code from the switch. Rates
+are the best epoch of ``--rounds``. The peak is a 4096 x 4096 matmul in the same
 run; the share of peak counts 3x the forward FLOPs of the convolutions and dense
 layers per trained image. The closing table times every layer of the zspace model
 alone (forward and backward, batch 128, 64 px) to show where a step's time goes.
@@ -27,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -35,47 +36,53 @@ import time
 BATCH = 128
 CASES = ((64, "float32"), (64, "mixed_bfloat16"), (96, "float32"),
          (96, "mixed_bfloat16"))
-SIDES = ("reference", "reference+onednn", "zspace")
+SIDES = ("reference", "zspace")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=3, help="timed epochs per run")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="timed epochs of each model per process")
     parser.add_argument("--images", type=int, default=1536,
                         help="images per epoch at 64 px (half at 96 px)")
     parser.add_argument("--quick", action="store_true",
-                        help="64 px float32 only, no oneDNN reference, no breakdown")
+                        help="64 px float32 only, no layer breakdown")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(run_worker(json.loads(args.worker))))
         return
-    cases = CASES[:1] if args.quick else CASES
-    sides = ("reference", "zspace") if args.quick else SIDES
     peaks = {onednn: spawn({"task": "peak"}, onednn) for onednn in (False, True)}
     peak = max(p["float32"] for p in peaks.values())
-    print(f"machine: {os.cpu_count()} cores, {platform.processor() or 'cpu'}; "
-          f"matmul peak float32 {peak:.0f} GFLOP/s (Eigen "
-          f"{peaks[False]['float32']:.0f}, oneDNN {peaks[True]['float32']:.0f}), "
-          f"bfloat16 {max(p['bfloat16'] for p in peaks.values()):.0f} GFLOP/s")
-    print(f"\n{'case':<22}{'side':<19}{'img/s':>8}{'spread':>16}{'x ref':>8}"
-          f"{'% peak':>8}")
-    for size, precision in cases:
+    print(f"machine: {os.cpu_count()} cores; float32 matmul peak {peak:.0f} GFLOP/s "
+          f"(Eigen {peaks[False]['float32']:.0f}, oneDNN "
+          f"{peaks[True]['float32']:.0f}); bfloat16 "
+          f"{max(p['bfloat16'] for p in peaks.values()):.0f} GFLOP/s; load average "
+          f"{os.getloadavg()[0]:.1f} at the start")
+    print(f"\n{'case':<21}{'TensorFlow':<13}{'side':<11}{'img/s':>7}{'epochs':>16}"
+          f"{'% peak':>8}{'ratio':>7}")
+    for size, precision in CASES[:1] if args.quick else CASES:
         images = args.images if size == 64 else args.images // 2
-        results = {}
-        for side in sides:
-            task = {"task": side.split("+")[0], "size": size, "precision": precision,
-                    "images": images, "epochs": args.epochs}
-            results[side] = spawn(task, onednn=side != "reference")
-        for side in sides:
-            r = results[side]
-            ratio = r["images_per_second"] / results["reference"]["images_per_second"]
-            share = 100 * r["images_per_second"] * r["flops_per_image"] / 1e9 / peak
-            spread = "-".join(f"{v:.0f}" for v in (min(r["all"]), max(r["all"])))
-            print(f"{size} px {precision:<16}{side:<19}{r['images_per_second']:>8.1f}"
-                  f"{spread:>16}{ratio:>8.2f}{share:>8.1f}")
+        task = {"task": "compare", "size": size, "precision": precision,
+                "images": images, "rounds": args.rounds}
+        runs = {onednn: spawn(task, onednn) for onednn in (False, True)}
+        for onednn, run in runs.items():
+            for side in SIDES:
+                rates = run[side]
+                share = 100 * max(rates) * run["flops_per_image"] / 1e9 / peak
+                ratio = max(rates) / max(run["reference"])
+                print(f"{size} px {precision:<15}"
+                      f"{'oneDNN' if onednn else 'defaults':<13}{side:<11}"
+                      f"{max(rates):>7.1f}{_span(rates):>16}{share:>8.1f}"
+                      f"{ratio:>7.2f}")
+        headline = max(runs[True]["zspace"]) / max(runs[False]["reference"])
+        print(f"{'':<21}zspace (oneDNN) / reference (defaults): {headline:.2f}x")
     if not args.quick:
         print_breakdown(spawn({"task": "breakdown", "size": 64}, onednn=True))
+
+
+def _span(rates: list[float]) -> str:
+    return "-".join(f"{v:.0f}" for v in (min(rates), max(rates)))
 
 
 def spawn(task: dict, onednn: bool) -> dict:
@@ -99,13 +106,17 @@ def run_worker(task: dict) -> dict:
     size, images = task["size"], task["images"]
     data = np.random.default_rng(0).integers(0, 256, (images, size, size, 3),
                                              dtype=np.uint8)
-    build = zspace_run if task["task"] == "zspace" else reference_run
-    model, fit = build(data, task["precision"])
-    timer = EpochTimer()
-    fit(task["epochs"] + 1, [timer])  # epoch 0 traces and warms up
-    rates = [images / seconds for seconds in timer.seconds[1:]]
-    return {"images_per_second": max(rates), "all": rates,
-            "flops_per_image": training_flops(model)}
+    # zspace first: the reference sets Keras' global mixed-precision policy.
+    fits = {"zspace": zspace_run(data, task["precision"])[1]}
+    model, fits["reference"] = reference_run(data, task["precision"])
+    rates = {side: [] for side in SIDES}
+    for round_ in range(task["rounds"] + 1):
+        for side in SIDES:
+            timer = EpochTimer()
+            fits[side](1, [timer])
+            if round_:  # round 0 traces and warms up
+                rates[side].append(images / timer.seconds[0])
+    return {**rates, "flops_per_image": training_flops(model)}
 
 
 def zspace_run(data, precision):
@@ -140,7 +151,8 @@ def reference_vae(size: int):
 
         def call(self, inputs):
             z_mean, z_log_var = inputs
-            noise = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
+            noise = keras.random.normal(ops.shape(z_mean), dtype=z_mean.dtype,
+                                        seed=self.seed_generator)
             return z_mean + ops.exp(0.5 * z_log_var) * noise
 
     inputs = keras.Input((size, size, 3))
@@ -281,11 +293,13 @@ def layer_breakdown(size: int) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    data = np.zeros((BATCH, size, size, 3), np.uint8)
+    steps = 4
+    data = np.random.default_rng(0).integers(0, 256, (steps * BATCH, size, size, 3),
+                                             dtype=np.uint8)
     model, fit = zspace_run(data, "float32")
-    fit(2, [])
-    step = EpochTimer()
-    fit(3, [step])
+    fit(1, [])
+    timer = EpochTimer()
+    fit(3, [timer])
     kinds: dict[str, float] = {}
     for part in (model.encoder, model.decoder):
         for layer in part.layers[1:]:
@@ -304,7 +318,7 @@ def layer_breakdown(size: int) -> dict:
             seconds = best_time(
                 lambda f=forward_backward: [g.numpy() for g in f() if g is not None])
             kinds[kind] = kinds.get(kind, 0.0) + seconds
-    return {"step": min(step.seconds[1:]), "layers": kinds}
+    return {"step": min(timer.seconds) / steps, "layers": kinds}
 
 
 def print_breakdown(result: dict) -> None:
