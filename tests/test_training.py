@@ -200,13 +200,17 @@ def test_run_killed_after_first_epoch_resumes_and_matches(tmp_path):
 @pytest.mark.slow
 def test_pretrained_file_is_checked_and_used(tmp_path):
     dataset = tiny_dataset()
-    elsewhere = train_or_load("vae", TINY, TRAIN, dataset, tmp_path / "gpu",
-                              progress=False)
+    # Trained "on a GPU": mixed precision; adopted here into a float32 model.
+    elsewhere = train_or_load("vae", TINY,
+                              dataclasses.replace(TRAIN, precision="mixed_bfloat16"),
+                              dataset, tmp_path / "gpu", progress=False)
+    assert elsewhere.model.encoder.get_layer("conv_0").compute_dtype == "bfloat16"
     pretrained = dataclasses.replace(
         TINY, pretrained=str(elsewhere.path / "model.keras"))
     adopted = train_or_load("vae", pretrained, TRAIN, dataset, tmp_path / "here",
                             progress=False)
     assert isinstance(adopted.model, VAE)
+    assert adopted.model.encoder.get_layer("conv_0").compute_dtype == "float32"
     assert adopted.history == elsewhere.history  # history.json came along
     for a, b in zip(_weights(adopted.model), _weights(elsewhere.model), strict=True):
         np.testing.assert_array_equal(a, b)

@@ -8,6 +8,7 @@ run) and published as a new artifact.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import platform
@@ -210,9 +211,14 @@ def _fit(model, name, spec, dataset, train_config, first_epoch, num_epochs, hist
 
 def _adopt(name, spec, key, final, model_config, train_config, dataset):
     path = Path(model_config.pretrained).expanduser()
-    model = artifacts.load_pretrained(path, name)
-    artifacts.check_architecture(
-        model, build_model(name, model_config, train_config, dataset), path, name)
+    found = artifacts.load_pretrained(path, name)
+    # Its weights go into a float32 model built here: one trained under mixed
+    # precision on a GPU then runs at full speed on a CPU, with this code's layers.
+    model = build_model(name, model_config,
+                        dataclasses.replace(train_config, precision="float32"),
+                        dataset)
+    artifacts.check_architecture(found, model, path, name)
+    model.set_weights(found.get_weights())
     history = {}
     sibling = path.with_name("history.json")
     if sibling.is_file():  # a model.keras copied out of another machine's artifact
