@@ -11,6 +11,7 @@ from zspace.config import ModelConfig
 from zspace.errors import ConfigError
 from zspace.models import AE, VAE, build_decoder, build_encoder
 from zspace.models.autoencoders import kl_loss, reconstruction_loss
+from zspace.models.inputs import evaluation_batches, training_batches
 from zspace.models.runtime import make_optimizer
 
 TINY = ModelConfig(kind="vae", z_dim=6, filters=(8, 16), kernels=(3, 3), strides=(2, 2))
@@ -156,3 +157,33 @@ def test_mixed_precision_keeps_outputs_and_losses_float32(precision):
     scaled = isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
     assert scaled == (precision == "mixed_float16")
     assert 0 < model.optimizer.iterations.numpy() <= 11
+
+
+def _indexed_images(n, size=4):
+    # Image i is filled with the value i: a batch tells which images it holds.
+    return np.broadcast_to(np.arange(n, dtype=np.uint8)[:, None, None, None],
+                           (n, size, size, 3)).copy()
+
+
+def test_training_batches_see_every_image_once_in_an_order_keyed_by_epoch(tmp_path):
+    np.save(tmp_path / "train.npy", _indexed_images(100))
+    images = np.load(tmp_path / "train.npy", mmap_mode="r")  # as the data cache
+    stream = [np.asarray(batch) for batch in
+              training_batches(images, 16, seed=4, first_epoch=0, num_epochs=3)]
+    assert len(stream) == 3 * 6 and all(b.shape == (16, 4, 4, 3) for b in stream)
+    assert all(b.dtype == np.float32 and b.max() <= 1.0 for b in stream)
+    epochs = [np.concatenate([b[:, 0, 0, 0] for b in stream[e * 6:(e + 1) * 6]])
+              for e in range(3)]
+    ids = [np.rint(e * 255).astype(int) for e in epochs]
+    assert all(len(set(i)) == 96 for i in ids)  # 96 distinct images, 4 left over
+    assert not np.array_equal(ids[0], ids[1])
+    resumed = [np.asarray(batch)[:, 0, 0, 0] for batch in
+               training_batches(images, 16, seed=4, first_epoch=1, num_epochs=3)]
+    np.testing.assert_array_equal(np.concatenate(resumed[:6]), epochs[1])
+
+
+def test_evaluation_batches_keep_order_and_remainder():
+    batches = [np.asarray(b) for b in evaluation_batches(_indexed_images(37), 16)]
+    assert [len(b) for b in batches] == [16, 16, 5]
+    ids = np.rint(np.concatenate([b[:, 0, 0, 0] for b in batches]) * 255)
+    np.testing.assert_array_equal(ids, np.arange(37))
