@@ -93,17 +93,14 @@ class ModelConfig:
 class ModelsConfig:
     """The three models of the report: the AE, the VAE and the wide AE.
 
-    The epochs fit the default profile's budget (20,000 images at 64 px, about 8
-    minutes of training on two CPU cores): an epoch takes about 55 s (AE), 50 s (VAE),
-    100 s (wide AE) and 20 s (judge). The AE and the wide AE set their own epochs, so
-    a profile that changes ``train.num_epochs`` must set theirs too.
+    Every model follows ``train.num_epochs`` and the held-out stopping rule of
+    ``TrainConfig`` unless it sets ``num_epochs`` of its own.
     """
 
-    ae: ModelConfig = ModelConfig(kind="ae", num_epochs=2)
+    ae: ModelConfig = ModelConfig(kind="ae")
     vae: ModelConfig = ModelConfig(kind="vae")
     wide_ae: ModelConfig = ModelConfig(
         kind="ae", z_dim=1600, filters=(64, 64, 128, 128), kernels=(5, 5, 3, 3),
-        num_epochs=2,
     )
 
 
@@ -112,7 +109,14 @@ class TrainConfig:
     """How models are trained.
 
     Attributes:
-        num_epochs: Epochs per model unless the model sets its own.
+        num_epochs: Epochs per model unless the model sets its own; with a stopping
+            rule, the most epochs a model may train.
+        stop_improvement: The held-out stopping rule: training ends after the first
+            epoch at which the last ``stop_window`` share of the epochs so far
+            lowered the held-out loss by less than this fraction (0.01: 1 %). 0
+            turns the rule off: every model trains all its epochs.
+        stop_window: The share of the epochs so far that the rule looks back over.
+        min_epochs: The rule is not applied before this many epochs.
         batch_size: Global batch size (split over replicas).
         learning_rate: Adam's learning rate.
         seed: Seed of weights initialisation and shuffling.
@@ -120,7 +124,10 @@ class TrainConfig:
         precision: ``float32``, ``mixed_bfloat16`` or ``mixed_float16``.
     """
 
-    num_epochs: int = 3
+    num_epochs: int = 60
+    stop_improvement: float = 0.01
+    stop_window: float = 0.2
+    min_epochs: int = 10
     batch_size: int = 128
     learning_rate: float = 5e-4
     seed: int = 1

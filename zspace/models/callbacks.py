@@ -1,4 +1,5 @@
-"""Callbacks of the trainer: per-epoch checkpoints with history, and a progress bar.
+"""Callbacks of the trainer: per-epoch checkpoints with history, the held-out
+stopping rule, and a progress bar.
 
 Why not ``keras.callbacks.BackupAndRestore``: it restores weights, optimizer state and
 the epoch counter (and works with a custom ``train_step``), but not the history of
@@ -91,6 +92,61 @@ def restore(model: keras.Model, folder: Path) -> tuple[int, dict[str, list]]:
         log.warning("discarding unreadable checkpoint %s: %s", folder, error)
         shutil.rmtree(folder, ignore_errors=True)
         return 0, {}
+
+
+def held_out_converged(losses: list[float], window: float, improvement: float,
+                       min_epochs: int) -> bool:
+    """Whether the last ``window`` share of the epochs improved ``losses`` too little.
+
+    After ``n`` epochs the rule compares the held-out loss of epoch ``n`` with that
+    of epoch ``n - max(1, round(window * n))``: training has converged when the
+    relative improvement between the two is below ``improvement``.
+
+    Args:
+        losses: Held-out loss per epoch so far.
+        window: Share of the epochs to look back over (0.2: the last fifth).
+        improvement: Smallest relative improvement that keeps training going.
+        min_epochs: Never converged before this many epochs.
+
+    Returns:
+        True where training should stop after the last epoch in ``losses``.
+    """
+    n = len(losses)
+    if improvement <= 0 or n < max(min_epochs, 2):
+        return False
+    before = losses[n - 1 - max(1, round(window * n))]
+    return (before - losses[-1]) / abs(before) < improvement
+
+
+class HeldOutStop(keras.callbacks.Callback):
+    """Stops ``fit`` once :func:`held_out_converged` holds for the held-out loss.
+
+    Reads the run's history (a resumed run's earlier epochs included), so a run
+    killed and resumed stops after the same epoch as an uninterrupted one.
+
+    Args:
+        history: Per-epoch lists, filled by :class:`EpochCheckpoint` (listed first).
+        window: Share of the epochs to look back over.
+        improvement: Smallest relative improvement that keeps training going.
+        min_epochs: Never stop before this many epochs.
+    """
+
+    def __init__(self, history: dict[str, list], window: float, improvement: float,
+                 min_epochs: int):
+        super().__init__()
+        self.history = history
+        self.window, self.improvement = window, improvement
+        self.min_epochs = min_epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        name = "val_total_loss" if "val_total_loss" in self.history else "val_loss"
+        losses = self.history.get(name, [])
+        if held_out_converged(losses, self.window, self.improvement,
+                              self.min_epochs):
+            log.info("held-out %s improved by less than %.1f %% over the last "
+                     "%.0f %% of %d epochs: stopping", name, 100 * self.improvement,
+                     100 * self.window, len(losses))
+            self.model.stop_training = True
 
 
 class Progress(keras.callbacks.Callback):

@@ -3,7 +3,8 @@
 A key hashes everything that changes a model's trained weights: its configuration
 (with the epochs resolved), the training configuration, the image shape, the data
 set's content hash (and for the judge its task and attribute names), the source of
-``zspace.models`` and the Keras version. It is computed from the dataset *card*
+the modules of ``zspace.models`` that shape the weights (``WEIGHT_CODE``) and the
+Keras version. It is computed from the dataset *card*
 alone, so ``status`` and a no-op build can find artifacts without loading images or
 importing TensorFlow.
 """
@@ -21,6 +22,12 @@ from zspace.errors import ModelError
 from zspace.versioning import code_digest
 
 MODEL_NAMES = ("ae", "vae", "wide_ae")
+# The modules whose code decides what training produces: layers, architectures,
+# losses, the input pipeline, seeding and the training loop. Caching, publishing and
+# messages live elsewhere, so changing them keeps every published model's key.
+WEIGHT_CODE = tuple(f"zspace/models/{module}.py" for module in (
+    "architecture", "autoencoders", "callbacks", "factory", "fitting", "inputs",
+    "judge", "layers", "runtime"))
 JUDGE = "judge"
 
 
@@ -69,7 +76,7 @@ def model_spec(name: str, model_config: ModelConfig | JudgeConfig,
         "train": {**dataclasses.asdict(train_config), "num_epochs": epochs},
         "image_size": card.image_size,
         "dataset": card.content_hash,
-        "code": code_digest("zspace/models"),
+        "code": code_digest(*WEIGHT_CODE),
         "keras": _version("keras"),
     }
     if isinstance(model_config, JudgeConfig):

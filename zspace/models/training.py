@@ -25,10 +25,9 @@ import tensorflow as tf
 from zspace import paths
 from zspace.config import Config, JudgeConfig, ModelConfig, TrainConfig
 from zspace.data.dataset import Dataset
-from zspace.models import artifacts, judge, keys, runtime
-from zspace.models.callbacks import EpochCheckpoint, Progress, restore
+from zspace.models import artifacts, fitting, keys, runtime
+from zspace.models.callbacks import restore
 from zspace.models.factory import build_model, compiled_model
-from zspace.models.inputs import evaluation_batches, steps_per_epoch, training_batches
 
 log = logging.getLogger(__name__)
 
@@ -160,13 +159,14 @@ def _train(name, spec, key, final, model_config, train_config, dataset, progress
     resumed_from = first_epoch
     if first_epoch:
         log.info("%s: resuming after epoch %d of %d", name, first_epoch, num_epochs)
-    if first_epoch < num_epochs:
+    if first_epoch < num_epochs and not fitting.converged(history, train_config):
         # Non-chief workers restore from the shared checkpoint but write elsewhere.
         scratch = work if chief else Path(tempfile.mkdtemp(prefix="zspace-worker-"))
-        _fit(model, name, spec, dataset, train_config, first_epoch, num_epochs,
-             history, scratch, progress, callbacks)
+        fitting.fit(model, name, spec, dataset, train_config, first_epoch,
+                    num_epochs, history, scratch, progress, callbacks)
     meta = {
-        "epochs": num_epochs,
+        "epochs": len(history.get("epoch_seconds", [])),
+        "max_epochs": num_epochs,
         "resumed_from_epoch": resumed_from,
         "seconds": float(sum(history.get("epoch_seconds", []))),
         "devices": runtime.device_names(strategy),
@@ -183,30 +183,6 @@ def _train(name, spec, key, final, model_config, train_config, dataset, progress
     artifacts.write_artifact(work, model, documents)
     artifacts.publish(work, final)
     return _trained(name, model, key, final, documents, cached=False)
-
-
-def _fit(model, name, spec, dataset, train_config, first_epoch, num_epochs, history,
-         work, progress, callbacks) -> None:
-    targets, extra, test_extra = judge.training_targets(spec.get("task"), dataset)
-    batch = train_config.batch_size
-    steps = steps_per_epoch(len(dataset.train), batch)
-    train_data = training_batches(dataset.train, batch, train_config.seed,
-                                  first_epoch, num_epochs, targets, extra)
-    test_data = evaluation_batches(dataset.test, batch, targets, test_extra)
-    model.fit(
-        train_data,
-        epochs=num_epochs,
-        initial_epoch=first_epoch,
-        steps_per_epoch=steps,
-        validation_data=test_data if len(dataset.test) else None,
-        callbacks=[
-            EpochCheckpoint(work / "checkpoint", history),
-            Progress(name, steps * num_epochs, steps * first_epoch, progress),
-            *callbacks,
-        ],
-        shuffle=False,  # the pipeline shuffles, keyed by epoch
-        verbose=0,
-    )
 
 
 def _adopt(name, spec, key, final, model_config, train_config, dataset):
