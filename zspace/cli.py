@@ -1,4 +1,5 @@
-"""``pipeline.py``'s command line: build | data | train | status | diff | clean.
+"""``pipeline.py``'s command line: build | data | train | publish-models | status |
+diff | clean.
 
 Exit codes: 0 success, 1 an unexpected error (for diff: a figure changed), 2 bad input
 (configuration, data path, model file, diff side), 3 a failed build step, 130
@@ -21,7 +22,10 @@ COMMANDS = {
     "build": "prepare data, train or load models, run the notebooks, render the report "
              "(the default)",
     "data": "prepare and cache the data set of the configuration",
-    "train": "train (or load from the cache) every model of the configuration",
+    "train": "train every model of the configuration, or load it from the cache or "
+             "from the published weights in models/<profile>/",
+    "publish-models": "write the trained models' weights and manifests into "
+                      "models/<profile>/ (training what is missing)",
     "status": "show each stage as fresh or stale, and why",
     "diff": "compare the figures of two builds, archived builds or git revisions "
             "(exit 1 when any figure changed)",
@@ -66,6 +70,10 @@ def make_parser() -> argparse.ArgumentParser:
             sub.add_argument("--only", action="append", default=[], metavar="STAGE",
                              help="consider only this stage (a notebook name or "
                                   "'report'; repeatable)")
+        if name == "train":
+            sub.add_argument("--retrain", action="store_true",
+                             help="train afresh, ignoring the cache and the published "
+                                  "weights")
         if name == "diff":
             _diff_options(sub)
         if name == "clean":
@@ -128,11 +136,29 @@ def run_train(config: Config, args: argparse.Namespace) -> int:
     from zspace.models import train_all
 
     dataset = load_dataset(config.data, args.build_dir, progress=not args.quiet)
-    trained = train_all(config, dataset, args.build_dir, progress=not args.quiet)
+    trained = train_all(config, dataset, args.build_dir, progress=not args.quiet,
+                        retrain=getattr(args, "retrain", False))
     for name, result in trained.items():
-        how = "loaded from cache" if result.loaded_from_cache else (
-            f"trained in {result.seconds:.0f} s")
-        print(f"{name}: {how} ({result.path})")
+        how = "loaded" if result.loaded_from_cache else (
+            f"trained {result.meta.get('epochs', '?')} epochs in "
+            f"{result.seconds:.0f} s")
+        source = result.meta.get("published", result.path)
+        print(f"{name}: {how} ({source})")
+    return 0
+
+
+def run_publish_models(config: Config, args: argparse.Namespace) -> int:
+    from zspace.data import load_dataset
+    from zspace.models.release import publish_models
+
+    dataset = load_dataset(config.data, args.build_dir, progress=not args.quiet)
+    for manifest in publish_models(config, dataset, args.build_dir,
+                                   progress=not args.quiet):
+        final = manifest["final"]
+        held_out = final.get("val_total_loss", final.get("val_loss"))
+        print(f"{manifest['name']}: {manifest['epochs']} epochs, held-out loss "
+              f"{held_out:.5g}, {manifest['seconds']:.0f} s of training -> "
+              f"{manifest['manifest']}")
     return 0
 
 
@@ -189,4 +215,5 @@ def run_clean(config: Config, args: argparse.Namespace) -> int:
 
 
 HANDLERS = {"build": run_build, "data": run_data, "train": run_train,
+            "publish-models": run_publish_models,
             "status": run_status, "diff": run_diff, "clean": run_clean}

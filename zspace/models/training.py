@@ -25,7 +25,7 @@ import tensorflow as tf
 from zspace import paths
 from zspace.config import Config, JudgeConfig, ModelConfig, TrainConfig
 from zspace.data.dataset import Dataset
-from zspace.models import artifacts, fitting, keys, runtime
+from zspace.models import artifacts, fitting, keys, published, runtime
 from zspace.models.callbacks import restore
 from zspace.models.factory import build_model, compiled_model
 
@@ -61,7 +61,7 @@ class TrainedModel:
 
 
 def train_all(config: Config, dataset: Dataset, build_root: Path | None = None,
-              progress: bool = True) -> dict[str, TrainedModel]:
+              progress: bool = True, retrain: bool = False) -> dict[str, TrainedModel]:
     """Train or load every model of the configuration and the judge.
 
     Args:
@@ -69,19 +69,24 @@ def train_all(config: Config, dataset: Dataset, build_root: Path | None = None,
         dataset: The data set (uint8 arrays; memory maps are fine).
         build_root: The build folder (default: the repository's ``build/``).
         progress: Show progress bars.
+        retrain: Train every model afresh (see :func:`train_or_load`).
 
     Returns:
         ``{"ae", "vae", "wide_ae", "judge"}`` to their :class:`TrainedModel`.
     """
     runtime.get_strategy(config.train.strategy)  # multi-worker must come first
-    return {name: train_or_load_named(name, config, dataset, build_root, progress)
+    return {name: train_or_load_named(name, config, dataset, build_root, progress,
+                                      retrain)
             for name in (*keys.MODEL_NAMES, keys.JUDGE)}
 
 
 def train_or_load_named(name: str, config: Config, dataset: Dataset,
                         build_root: Path | None = None,
-                        progress: bool = True) -> TrainedModel:
+                        progress: bool = True, retrain: bool = False) -> TrainedModel:
     """:func:`train_or_load` for the model ``name`` of a whole configuration.
+
+    The profile's published weights (``models/<config.name>/``) are used where their
+    key matches.
 
     Args:
         name: ``ae``, ``vae``, ``wide_ae`` or ``judge``.
@@ -89,6 +94,7 @@ def train_or_load_named(name: str, config: Config, dataset: Dataset,
         dataset: The data set.
         build_root: The build folder (default: the repository's ``build/``).
         progress: Show a progress bar while training.
+        retrain: Train afresh, whatever is cached or published.
 
     Returns:
         The :class:`TrainedModel`.
@@ -97,7 +103,9 @@ def train_or_load_named(name: str, config: Config, dataset: Dataset,
         ModelError: An unknown name, or a bad pretrained file.
     """
     return train_or_load(name, keys.model_config_for(name, config), config.train,
-                         dataset, build_root, progress)
+                         dataset, build_root, progress,
+                         published_dir=published.folder_for(config.name),
+                         retrain=retrain)
 
 
 def train_or_load(
@@ -108,8 +116,15 @@ def train_or_load(
     build_root: Path | None = None,
     progress: bool = True,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    published_dir: Path | None = None,
+    retrain: bool = False,
 ) -> TrainedModel:
     """Load the model's artifact if it exists and is intact, else make it.
+
+    In that order: an intact artifact in the build cache; published weights in
+    ``published_dir`` made under the same key (loaded, then cached as an artifact);
+    a configured pretrained file; training. Published weights of another key, or
+    whose file fails its sha256, are reported and never loaded.
 
     Args:
         name: Artifact name (``ae``, ``vae``, ``wide_ae``, ``judge``, ...).
@@ -119,6 +134,9 @@ def train_or_load(
         build_root: The build folder (default: the repository's ``build/``).
         progress: Show a progress bar while training.
         callbacks: Extra Keras callbacks for ``fit`` (after the checkpoint).
+        published_dir: A folder of published weights (``models/<profile>/``).
+        retrain: Train afresh: drop the cached artifact and any checkpoint, and
+            ignore published weights.
 
     Returns:
         The :class:`TrainedModel`.
@@ -130,6 +148,9 @@ def train_or_load(
     spec = keys.model_spec(name, model_config, train_config, dataset.card)
     key = keys.artifact_key(spec)
     final = paths.model_cache_dir(build_root) / f"{name}-{key}"
+    if retrain:
+        for folder in (final, final.with_name(final.name + ".partial")):
+            shutil.rmtree(folder, ignore_errors=True)
     if final.exists():
         started = time.perf_counter()
         try:
@@ -142,6 +163,11 @@ def train_or_load(
                      time.perf_counter() - started)
             return _trained(name, model, key, final, documents, cached=True)
     final.parent.mkdir(parents=True, exist_ok=True)
+    if published_dir is not None and not retrain:
+        loaded = _load_published(name, spec, key, final, model_config, train_config,
+                                 dataset, published_dir)
+        if loaded is not None:
+            return loaded
     if model_config.pretrained:
         return _adopt(name, spec, key, final, model_config, train_config, dataset)
     return _train(name, spec, key, final, model_config, train_config, dataset,
@@ -172,6 +198,7 @@ def _train(name, spec, key, final, model_config, train_config, dataset, progress
         "devices": runtime.device_names(strategy),
         "replicas": strategy.num_replicas_in_sync,
         "onednn": runtime.onednn_enabled(),
+        "machine": published.machine(),
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
                      "python": platform.python_version()},
     }
@@ -183,6 +210,32 @@ def _train(name, spec, key, final, model_config, train_config, dataset, progress
     artifacts.write_artifact(work, model, documents)
     artifacts.publish(work, final)
     return _trained(name, model, key, final, documents, cached=False)
+
+
+def _load_published(name, spec, key, final, model_config, train_config, dataset,
+                    folder) -> TrainedModel | None:
+    try:
+        found = published.find(folder, name, spec, key)
+        if found is None:
+            return None
+        model = build_model(name, model_config,
+                            dataclasses.replace(train_config, precision="float32"),
+                            dataset)
+        published.load_into(model, found)
+    except published.Unusable as error:
+        log.warning("%s: not loading the published weights: %s; training instead",
+                    name, error)
+        return None
+    manifest = found.manifest
+    documents = {"config": {**spec, "key": key}, "history": manifest["history"],
+                 "dataset": dataset.card.to_dict(),
+                 "meta": {**manifest["meta"], "published": str(found.weights)}}
+    work = final.with_name(final.name + ".partial")
+    shutil.rmtree(work, ignore_errors=True)
+    artifacts.write_artifact(work, model, documents)
+    artifacts.publish(work, final)
+    log.info("%s: loaded the published weights %s", name, found.weights)
+    return _trained(name, model, key, final, documents, cached=True)
 
 
 def _adopt(name, spec, key, final, model_config, train_config, dataset):

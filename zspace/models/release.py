@@ -1,0 +1,128 @@
+"""``publish-models``: write a profile's trained models into ``models/<profile>/``.
+
+Every model is trained or loaded as the build does, its weights are rounded to the
+stored float16, and its manifest records the key, the stopping rule's outcome, the
+losses, the training time and machine, and what the rounding did to the held-out
+reconstruction error. The folder is written beside the old one and swapped in whole.
+Afterwards the build cache holds the rounded models, so this machine's next build
+uses exactly what a fresh clone loads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zspace import paths
+from zspace.config import Config
+from zspace.data.dataset import Dataset
+from zspace.errors import ModelError
+from zspace.models import keys, published
+
+# The repository carries every profile's weights; past this, publishing refuses.
+MAX_BYTES = 50 * 1024 * 1024
+# Held-out images the float16 check reconstructs (all of a small test set).
+CHECK_IMAGES = 1000
+
+
+def publish_models(config: Config, dataset: Dataset, build_root: Path | None = None,
+                   progress: bool = True) -> list[dict[str, Any]]:
+    """Train or load every model of ``config`` and publish its weights.
+
+    Args:
+        config: The whole configuration; its ``name`` names the folder.
+        dataset: The data set.
+        build_root: The build folder (default: the repository's ``build/``).
+        progress: Show progress bars while training.
+
+    Returns:
+        One manifest (without the tensor layout) per model, in publishing order.
+
+    Raises:
+        ModelError: The weights would exceed ``MAX_BYTES`` together.
+    """
+    from zspace.data import cache_key
+    from zspace.models.training import train_or_load_named
+
+    folder = published.folder_for(config.name)
+    staging = folder.with_name(f".{folder.name}.staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    names = (*keys.MODEL_NAMES, keys.JUDGE)
+    manifests, total = [], 0
+    for name in names:
+        trained = train_or_load_named(name, config, dataset, build_root, progress)
+        check = _float16_check(trained.model, dataset)
+        manifest = _manifest(trained, config, cache_key(config.data), dataset, check)
+        written = published.write(staging, name, trained.model, manifest)
+        total += (staging / f"{name}.weights.bin").stat().st_size
+        manifests.append({**manifest, "manifest": str(written)})
+    if total > MAX_BYTES:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ModelError(f"the published weights of {config.name!r} would take "
+                         f"{total / 2**20:.1f} MiB, more than the "
+                         f"{MAX_BYTES / 2**20:.0f} MiB the repository allows")
+    published.swap_folder(staging, folder)
+    for name in names:  # the cache now holds the float32 originals: load anew
+        key = next(m["key"] for m in manifests if m["name"] == name)
+        shutil.rmtree(paths.model_cache_dir(build_root) / f"{name}-{key}")
+        train_or_load_named(name, config, dataset, build_root, progress)
+    return manifests
+
+
+def _manifest(trained, config: Config, data_key: str, dataset: Dataset,
+              check: dict[str, float]) -> dict[str, Any]:
+    history = trained.history
+    spec = {k: v for k, v in trained.config.items() if k != "key"}
+    meta = {k: v for k, v in trained.meta.items() if k != "published"}
+    return {
+        "name": trained.name,
+        "key": trained.key,
+        "spec": spec,
+        "data_cache_key": data_key,
+        "dataset": dataset.card.to_dict(),
+        "epochs": len(history.get("epoch_seconds", [])) or meta.get("epochs"),
+        "max_epochs": keys.effective_epochs(keys.model_config_for(trained.name, config),
+                                            config.train),
+        "stopping_rule": {f.name: getattr(config.train, f.name)
+                          for f in dataclasses.fields(config.train)
+                          if f.name in ("stop_improvement", "stop_window",
+                                        "min_epochs")},
+        "final": {metric: values[-1] for metric, values in sorted(history.items())
+                  if values and metric != "epoch_seconds"},
+        "history": history,
+        "seconds": trained.seconds,
+        "meta": {**meta, "machine": meta.get("machine") or published.machine()},
+        "float16_check": check,
+    }
+
+
+def _float16_check(model, dataset: Dataset) -> dict[str, float]:
+    """Held-out reconstruction MSE before and after rounding the weights to float16.
+
+    Rounds ``model``'s weights in place (it is published rounded). For the judge,
+    which reconstructs nothing, the largest change of its feature outputs.
+    """
+    images = dataset.test[:CHECK_IMAGES]
+    before = _outputs(model, images)
+    published.round_weights(model)
+    after = _outputs(model, images)
+    if hasattr(model, "decoder"):
+        truth = images.astype(np.float32) / 255.0
+        return {"held_out_mse_float32": float(np.mean((before - truth) ** 2)),
+                "held_out_mse_float16": float(np.mean((after - truth) ** 2)),
+                "max_pixel_change": float(np.max(np.abs(after - before)))}
+    return {"max_output_change": float(np.max(np.abs(after - before)))}
+
+
+def _outputs(model, images: np.ndarray) -> np.ndarray:
+    from zspace.latent.zpoints import predict_in_batches
+
+    if hasattr(model, "decoder"):
+        z = predict_in_batches(model.encoder, images)
+        return np.concatenate([np.asarray(model.decoder(z[i:i + 256], training=False))
+                               for i in range(0, len(z), 256)])
+    return predict_in_batches(model, images)
