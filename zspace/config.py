@@ -161,6 +161,8 @@ class BuildConfig:
             ``figures/`` and ``articles/`` (the ``default`` profile does).
         analysis_dir: Folder of the analysis notebooks ("": the repository's).
         templates_dir: Folder of the report templates ("": the repository's).
+        models_dir: Folder of published model weights, one sub-folder per profile
+            ("": the repository's ``models/``).
     """
 
     parallel_notebooks: int = 2
@@ -168,6 +170,7 @@ class BuildConfig:
     publish: bool = False
     analysis_dir: str = ""
     templates_dir: str = ""
+    models_dir: str = ""
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from zspace import paths
+from zspace.config import Config
 from zspace.models.keys import file_digest
 
 if TYPE_CHECKING:
@@ -62,9 +63,11 @@ class Unusable(Exception):
     """Published weights that exist but cannot be used; the message says why."""
 
 
-def folder_for(profile: str) -> Path:
-    """``models/<profile>/`` in the repository."""
-    return paths.PUBLISHED_MODELS / profile
+def folder_for(config: Config) -> Path:
+    """``models/<profile>/``: in the repository, or under ``build.models_dir``."""
+    root = (Path(config.build.models_dir).expanduser() if config.build.models_dir
+            else paths.PUBLISHED_MODELS)
+    return root / config.name
 
 
 def find(folder: Path, name: str, spec: dict, key: str) -> Published | None:

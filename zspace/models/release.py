@@ -48,7 +48,7 @@ def publish_models(config: Config, dataset: Dataset, build_root: Path | None = N
     from zspace.data import cache_key
     from zspace.models.training import train_or_load_named
 
-    folder = published.folder_for(config.name)
+    folder = published.folder_for(config)
     staging = folder.with_name(f".{folder.name}.staging")
     shutil.rmtree(staging, ignore_errors=True)
     names = (*keys.MODEL_NAMES, keys.JUDGE)

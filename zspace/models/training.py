@@ -104,7 +104,7 @@ def train_or_load_named(name: str, config: Config, dataset: Dataset,
     """
     return train_or_load(name, keys.model_config_for(name, config), config.train,
                          dataset, build_root, progress,
-                         published_dir=published.folder_for(config.name),
+                         published_dir=published.folder_for(config),
                          retrain=retrain)
 
 
