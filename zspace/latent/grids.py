@@ -43,10 +43,14 @@ def _show(ax, image: np.ndarray) -> None:
         ax.imshow(image, interpolation="nearest")
 
 
-def _margins(fig: Figure, n_rows: int, n_cols: int, scale: float, labels: tuple):
-    """Place the axes grid in fixed inch margins, so layout does not depend on text."""
+def _margins(fig: Figure, n_rows: int, n_cols: int, scale: float, labels: tuple,
+             row_label_chars: int = 0):
+    """Place the axes grid in inch margins that depend only on the label lengths, so
+    the layout never depends on how text happens to render."""
     has_row_labels, has_col_labels, has_title = labels
-    left = _LABEL_INCHES if has_row_labels else 0.1
+    # About 0.085 inch per character of the default 10 pt font, plus a gap.
+    left = (max(_LABEL_INCHES, 0.085 * row_label_chars + 0.2) if has_row_labels
+            else 0.1)
     top = (
         0.1
         + (_TITLE_INCHES if has_title else 0)
@@ -97,7 +101,9 @@ def image_grid(
     fig = Figure(dpi=DPI)
     FigureCanvasAgg(fig)
     labels = (row_labels is not None, col_labels is not None, title is not None)
-    _margins(fig, n_rows, n_cols, scale, labels)
+    longest = max((len(line) for label in row_labels or [] for line in
+                   str(label).splitlines()), default=0)
+    _margins(fig, n_rows, n_cols, scale, labels, longest)
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
     for r, row in enumerate(rows):
         for c, ax in enumerate(axes[r]):

@@ -23,6 +23,75 @@ def layer_rows(model) -> list[tuple[str, str, str, int]]:
     return rows
 
 
+# Layers that change a tensor's shape, drawn as blocks; normalisation and activations
+# belong to the block before them.
+_BLOCKS = {"InputLayer": "input", "Conv2D": "conv", "Conv2DTranspose": "deconv",
+           "Dense": "dense", "UpSampling2D": "upsample"}
+_COLOURS = {"input": "#cfd8dc", "conv": "#90caf9", "deconv": "#a5d6a7",
+            "dense": "#ffcc80", "upsample": "#ce93d8"}
+
+
+def _shape_blocks(model) -> list[tuple[str, tuple[int, ...]]]:
+    blocks = []
+    for layer in model.layers:
+        kind = _BLOCKS.get(type(layer).__name__)
+        if kind is None:
+            continue
+        try:
+            shape = tuple(int(d) for d in tuple(layer.output.shape)[1:])
+        except (AttributeError, ValueError, TypeError):
+            continue
+        blocks.append((kind, shape))
+    return blocks
+
+
+def architecture_diagram(chains: dict[str, list[object]]) -> Figure:
+    """One row per model: its layers as blocks whose height follows the feature map's
+    side and whose width follows the number of channels, labelled with the shape.
+
+    Args:
+        chains: Per model name, the functional parts drawn left to right (an
+            encoder then its decoder, or a single network).
+    """
+    import math
+
+    rows = {name: [b for part in parts for b in _shape_blocks(part)]
+            for name, parts in chains.items()}
+    longest = max(len(blocks) for blocks in rows.values())
+    figure = new_figure(1.05 * longest + 1.4, 1.55 * len(rows) + 0.5)
+    axes = figure.add_axes((0, 0, 1, 1))
+    axes.set_xlim(-1.6, 1.05 * longest)
+    axes.set_ylim(-1.55 * len(rows) + 0.2, 0.75)
+    axes.axis("off")
+    for row, (name, blocks) in enumerate(rows.items()):
+        y = -1.55 * row
+        axes.text(-1.5, y, name, ha="left", va="center", fontsize=9, weight="bold")
+        for index, (kind, shape) in enumerate(blocks):
+            side = shape[0] if len(shape) == 3 else 1
+            channels = shape[-1]
+            height = 0.25 + 0.85 * math.log2(side + 1) / math.log2(129)
+            width = 0.12 + 0.6 * math.log2(channels + 1) / math.log2(4097)
+            x = 1.05 * index
+            axes.add_patch(_box(x - width / 2, y - height / 2, width, height,
+                                _COLOURS[kind]))
+            label = "x".join(str(d) for d in shape)
+            axes.text(x, y - height / 2 - 0.08, f"{kind}\n{label}", ha="center",
+                      va="top", fontsize=6.5)
+            if index:
+                axes.annotate("", (x - width / 2 - 0.02, y),
+                              (1.05 * (index - 1) + 0.3, y),
+                              arrowprops={"arrowstyle": "->", "lw": 0.7,
+                                          "color": "#555555"})
+    return figure
+
+
+def _box(x, y, width, height, colour):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((x, y), width, height, facecolor=colour, edgecolor="#37474f",
+                     lw=0.8)
+
+
 def architecture_tables(parts: dict[str, object]) -> Figure:
     """Monospaced layer tables, one block per named part (e.g. ``"VAE encoder"``)."""
     lines = []
@@ -42,7 +111,8 @@ def architecture_tables(parts: dict[str, object]) -> Figure:
 
 
 def training_curves(histories: dict[str, dict[str, Sequence[float]]],
-                    vae_name: str = "VAE") -> Figure:
+                    vae_name: str = "VAE",
+                    windows: dict[str, int] | None = None) -> Figure:
     """Per-epoch losses: the VAE's terms and KL share, and every model's total loss.
 
     Args:
@@ -50,7 +120,11 @@ def training_curves(histories: dict[str, dict[str, Sequence[float]]],
             ``val_total_loss``...). The model named ``vae_name`` must also have
             ``reconstruction_loss``, ``kl_loss`` and ``kl_share``.
         vae_name: Which history is the VAE's.
+        windows: Per model name, the epoch the stopping rule compared the last
+            epoch with: the span from there to the stop is shaded, and the stop
+            marked.
     """
+    windows = windows or {}
     figure = new_figure(11.0, 6.4)
     vae = histories[vae_name]
     epochs = range(1, len(vae["total_loss"]) + 1)
@@ -66,6 +140,8 @@ def training_curves(histories: dict[str, dict[str, Sequence[float]]],
             if f"val_{key}" in history:
                 axes.plot(epochs, history[f"val_{key}"], marker="s", ls="--",
                           label=f"{key.replace('_', ' ')} (test)")
+        if index == 1 and vae_name in windows:
+            _mark_stop(axes, windows[vae_name], len(vae["total_loss"]), "k")
         _finish(axes, title)
     axes = figure.add_subplot(2, 2, 4)
     for name, history in histories.items():
@@ -76,9 +152,16 @@ def training_curves(histories: dict[str, dict[str, Sequence[float]]],
         if "val_total_loss" in history:
             axes.plot(steps, history["val_total_loss"], marker="s", ls="--",
                       label=f"{name} (test)")
+        if name in windows:
+            _mark_stop(axes, windows[name], len(steps), axes.lines[-1].get_color())
     _finish(axes, "AE reconstruction loss per image")
     figure.tight_layout()
     return figure
+
+
+def _mark_stop(axes, window_start: int, stop: int, colour) -> None:
+    axes.axvspan(window_start, stop, color=colour, alpha=0.08, lw=0)
+    axes.axvline(stop, color=colour, lw=0.8, ls=":")
 
 
 def _finish(axes, title: str) -> None:
