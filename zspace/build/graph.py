@@ -18,6 +18,7 @@ from zspace.build.publish import (
     archive,
     copy_figures,
     manifest_entry,
+    sha256_of,
     swap_in,
 )
 from zspace.build.report import Links, render_site
@@ -38,6 +39,8 @@ from zspace.versioning import code_digest
 PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "scipy", "scikit-learn",
             "scikit-image", "matplotlib", "pillow", "jinja2", "markdown", "papermill")
 REPORT_CODE = ("zspace/build", "report")
+# Beside the committed articles: the keys the committed report was built under.
+PROVENANCE = "provenance.json"
 
 
 def build(config: Config, build_root: Path | None = None, *, force: bool = False,
@@ -148,11 +151,17 @@ def _models_stage(b: Build, names: list[str]) -> dict[str, str]:
 
 
 def _report_key(b: Build, specs, keys: dict[str, StageKey]) -> StageKey:
+    return report_key(b.templates, specs, keys, b.config.build.publish)
+
+
+def report_key(templates: Path, specs, keys: dict[str, StageKey],
+               publish: bool) -> StageKey:
+    """The report stage's key: its code, the templates and every notebook's key."""
     return StageKey({
         "code": code_digest(*REPORT_CODE),
-        "templates": _folder_digest(b.templates),
+        "templates": _folder_digest(templates),
         "notebooks": {s.name: keys[s.name].digest for s in specs},
-        "publish": b.config.build.publish,
+        "publish": publish,
     })
 
 
@@ -182,7 +191,8 @@ def _publish(b: Build, specs, parameters, keys, dataset_hash, model_keys, report
     manifest = dict(sorted(manifest.items()))
     write_json_atomic(staging / "figures" / MANIFEST, manifest)
     context = {"results": results, "manifest": manifest,
-               "provenance": _provenance(b, report_key)}
+               "provenance": _provenance(b, report_key),
+               "notebook_keys": {name: key.digest for name, key in keys.items()}}
     render_site(staging, context, Links(), b.templates)
     swap_in(staging, b.root / "site")
     build_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{report_key.digest[:8]}"
@@ -233,6 +243,12 @@ def _publish_to_repository(site: Path, context: dict, manifest: dict,
     articles.mkdir()
     render_site(articles, context, Links(figures="../figures", notebooks="../analysis"),
                 templates, html_pages=False)
+    # What the committed report was made from, for tests/test_committed_report.py.
+    write_json_atomic(articles / PROVENANCE, {
+        "report_key": context["provenance"]["report_key"],
+        "notebooks": context["notebook_keys"],
+        "articles": {p.name: sha256_of(p) for p in sorted(articles.glob("*.md"))},
+    })
     swap_in(staging, paths.FIGURES)
     swap_in(articles, paths.ARTICLES)
 

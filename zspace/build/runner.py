@@ -23,8 +23,18 @@ from zspace.errors import BuildError, ConfigError
 from zspace.versioning import code_digest
 
 # The library code a notebook's figures depend on; a change re-runs the notebooks.
-NOTEBOOK_CODE = ("zspace/latent", "zspace/models", "zspace/data", "zspace/notebook.py",
-                 "zspace/plots.py", "zspace/config.py")
+# The code a notebook runs: the whole package but the build engine, the figure diff
+# and the command line (which do not change what a notebook computes).
+NOTEBOOK_CODE_EXCLUDED = ("zspace/build/", "zspace/diff/", "zspace/cli.py")
+
+
+def notebook_code() -> list[Path]:
+    """The package's source files that notebooks import, in a stable order."""
+    files = sorted((paths.ROOT / "zspace").rglob("*.py"))
+    return [f for f in files if not f.relative_to(paths.ROOT).as_posix().startswith(
+        NOTEBOOK_CODE_EXCLUDED)]
+
+
 REPORT_STAGE = "report"
 
 
@@ -81,7 +91,7 @@ def notebook_key(spec: nb.NotebookSpec, parameters: dict[str, Any],
                  dataset_hash: str, model_keys: dict[str, str]) -> StageKey:
     return StageKey({
         "notebook": code_digest(spec.path),
-        "code": code_digest(*[p for p in NOTEBOOK_CODE if (paths.ROOT / p).exists()]),
+        "code": code_digest(*notebook_code()),
         "parameters": parameters,
         "inputs": {"dataset": dataset_hash,
                    **{f"model {name}": model_keys[name] for name in spec.models}},

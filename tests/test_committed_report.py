@@ -1,0 +1,80 @@
+"""The committed report is current: the published models are those main's code and
+configuration make, and the committed figures and articles were built from them by
+main's notebooks, parameters and templates.
+
+Nothing is built here: every key is recomputed from the sources and compared with
+what the committed files record. When this fails, rebuild and commit the report
+(`python pipeline.py`, after `python pipeline.py publish-models` if the models are
+the stale part).
+"""
+
+import json
+
+import pytest
+
+from zspace import paths
+from zspace.build import notebooks as nb
+from zspace.build.graph import PROVENANCE, report_key
+from zspace.build.publish import MANIFEST, sha256_of
+from zspace.build.runner import discover, notebook_key
+from zspace.config import load_config
+from zspace.data import cache_key
+from zspace.data.dataset import DatasetCard
+from zspace.models import published
+from zspace.models.keys import artifact_key, file_digest, model_config_for, model_spec
+
+CONFIG = load_config("default")
+SPECS = discover(CONFIG, paths.ANALYSIS)
+NEEDED = sorted({m for s in SPECS for m in s.models})
+
+
+def published_manifest(name: str) -> dict:
+    path = published.folder_for(CONFIG) / f"{name}.json"
+    assert path.is_file(), f"{path} is missing: run `python pipeline.py publish-models`"
+    return json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("name", NEEDED)
+def test_published_models_are_what_main_trains(name):
+    manifest = published_manifest(name)
+    assert manifest["data_cache_key"] == cache_key(CONFIG.data), (
+        f"{name}: the data code or data settings changed since it was published")
+    card = DatasetCard.from_dict(manifest["dataset"])
+    spec = model_spec(name, model_config_for(name, CONFIG), CONFIG.train, card)
+    changed = published.changed_parts(manifest["spec"], spec)
+    assert artifact_key(spec) == manifest["key"], (
+        f"{name}: published under another {', '.join(changed)}")
+    weights = published.folder_for(CONFIG) / manifest["file"]
+    assert file_digest(weights) == manifest["sha256"], f"{weights} is damaged"
+
+
+def test_committed_figures_and_articles_come_from_main():
+    manifests = {name: published_manifest(name) for name in NEEDED}
+    model_keys = {name: m["key"] for name, m in manifests.items()}
+    datasets = {m["spec"]["dataset"] for m in manifests.values()}
+    assert len(datasets) == 1, "the published models were trained on different data"
+    dataset_hash = datasets.pop()
+
+    recorded = json.loads((paths.ARTICLES / PROVENANCE).read_text())
+    keys = {}
+    for spec in SPECS:
+        parameters = nb.resolve_parameters(spec, CONFIG.notebooks.get(spec.name, {}))
+        keys[spec.name] = notebook_key(spec, parameters, dataset_hash, model_keys)
+        assert recorded["notebooks"].get(spec.name) == keys[spec.name].digest, (
+            f"the committed report's notebook {spec.name} ran other code, parameters "
+            "or models than main's")
+    expected = report_key(paths.REPORT_TEMPLATES, SPECS, keys, CONFIG.build.publish)
+    assert recorded["report_key"] == expected.digest, (
+        "the committed articles were rendered by other templates or report code")
+
+    for name, digest in recorded["articles"].items():
+        assert sha256_of(paths.ARTICLES / name) == digest, f"articles/{name} was edited"
+
+    figures = json.loads((paths.FIGURES / MANIFEST).read_text())
+    wanted = {figure_id for spec in SPECS for figure_id in spec.figures}
+    assert set(figures) == wanted
+    for figure_id, entry in figures.items():
+        assert sha256_of(paths.FIGURES / entry["file"]) == entry["sha256"], (
+            f"figures/{entry['file']} ({figure_id}) is not the one the build made")
+        assert entry["models"] == {m: model_keys[m] for m in entry["models"]}
+        assert entry["dataset"] == dataset_hash
