@@ -12,6 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from zspace import paths
 from zspace.build import graph, runner
 from zspace.build.publish import sha256_of
 from zspace.config import load_config
@@ -71,7 +72,8 @@ def _templates(folder: Path) -> None:
 def project(tmp_path, monkeypatch):
     # Key the notebooks on the one module they use, so that edits elsewhere in the
     # package (the models, say) do not make these notebooks stale mid-test.
-    monkeypatch.setattr(runner, "NOTEBOOK_CODE", ("zspace/notebook.py",))
+    monkeypatch.setattr(runner, "notebook_code",
+                        lambda: [paths.ROOT / "zspace" / "notebook.py"])
     analysis = tmp_path / "analysis"
     analysis.mkdir()
     _notebook(analysis / "first.ipynb", "points = 5\nscale = 1.5\nlabel = 'five'",

@@ -322,7 +322,8 @@ def test_cli_exit_codes_table_and_json(tmp_path):
 @pytest.fixture
 def tiny_project(tmp_path, monkeypatch):
     """test_build.py's two notebooks (X1 from ``first``, X2 from ``second``)."""
-    monkeypatch.setattr(runner, "NOTEBOOK_CODE", ("zspace/notebook.py",))
+    monkeypatch.setattr(runner, "notebook_code",
+                        lambda: [paths.ROOT / "zspace" / "notebook.py"])
     analysis = tmp_path / "analysis"
     analysis.mkdir()
     tiny._notebook(analysis / "first.ipynb", "points = 5\nscale = 1.5\nlabel = 'five'",
