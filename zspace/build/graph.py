@@ -144,10 +144,25 @@ def _models_stage(b: Build, names: list[str]) -> dict[str, str]:
 
         dataset = load_dataset(b.config.data, b.build_root, progress=False)
         for name in missing:
-            b.say(f"model {name}: training")
+            b.say(f"model {name}: {_model_source(b.config, name, dataset.card)}")
             keys[name] = train_or_load_named(name, b.config, dataset, b.build_root,
                                              b.progress).key
     return keys
+
+
+def _model_source(config: Config, name: str, card) -> str:
+    """What the models stage is about to do for ``name``: load or train, and why."""
+    from zspace.models import keys, published
+
+    spec = keys.model_spec(name, keys.model_config_for(name, config), config.train,
+                           card)
+    folder = published.folder_for(config)
+    try:
+        found = published.find(folder, name, spec, keys.artifact_key(spec))
+    except published.Unusable as error:
+        return f"training ({error})"
+    return (f"loading the published weights from {folder}" if found
+            else "training")
 
 
 def _report_key(b: Build, specs, keys: dict[str, StageKey]) -> StageKey:
