@@ -3,13 +3,15 @@ the trained models, and a place for its figures and numbers.
 
 A notebook starts with ``run = zspace.notebook.start(config_file, build_dir,
 output_dir)`` (the three parameters the pipeline injects) and then calls
-``run.dataset``, ``run.model("vae")``, ``run.save_figure(fig, "A4-...")`` and
-``run.record(...)``.
+``run.dataset``, ``run.model("vae")``, ``run.quality(images)`` (the own judge),
+``run.face_rate(images)`` (the independent face judge), ``run.save_figure(fig,
+"A4-...")`` and ``run.record(...)``.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -32,6 +34,7 @@ class Run:
         self.output_dir = output_dir
         self.results: dict[str, Any] = {}
         self._trained: dict[str, Any] = {}
+        self._face_counts: dict[str, np.ndarray] = {}  # content digest -> counts
         output_dir.mkdir(parents=True, exist_ok=True)
         self._write_results()
 
@@ -79,6 +82,28 @@ class Run:
         from zspace.latent.metrics import quality
 
         return quality(self.test_features, self.features(images), k=3, rng=seed)
+
+    @functools.cached_property
+    def face_judge(self):
+        """The independent face judge (:class:`zspace.faces.FaceJudge`)."""
+        from zspace.faces import FaceJudge
+
+        return FaceJudge()
+
+    def face_rate(self, images: np.ndarray) -> dict[str, float | int]:
+        """Face rate of uint8 images with its Wilson 95 % interval (``rate``,
+        ``low``, ``high``, ``faces``, ``n``).
+
+        Detections are cached per image set (by content) for this run, so a set
+        that two figures share is judged once.
+        """
+        from zspace.faces import FaceRate
+
+        images = np.ascontiguousarray(images)
+        digest = hashlib.sha256(images).hexdigest() + str(images.shape)
+        if digest not in self._face_counts:
+            self._face_counts[digest] = self.face_judge.count_faces(images)
+        return FaceRate.from_counts(self._face_counts[digest]).as_dict()
 
     def save_figure(self, figure, stem: str) -> Path:
         """Save a Matplotlib figure as ``<stem>.png``, byte-identical for equal input.

@@ -1,0 +1,82 @@
+"""Charts of face rates (:mod:`zspace.faces`) with their Wilson intervals drawn."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from zspace.plots.common import new_figure
+
+RATE_LABEL = "face rate (one face found)"
+
+
+def _errors(rates: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """Centre values and the (2, n) distances to the interval ends, for errorbar."""
+    centre = np.array([r["rate"] for r in rates])
+    low = np.array([r["low"] for r in rates])
+    high = np.array([r["high"] for r in rates])
+    return centre, np.vstack([centre - low, high - centre]).clip(min=0)
+
+
+def face_rate_curve(x: Sequence[float], series: dict[str, Sequence[dict]],
+                    xlabel: str, log_x: bool = False,
+                    reference: dict | None = None,
+                    size: tuple[float, float] = (10.0, 3.0)) -> Figure:
+    """Face rate against a swept value, one line per series, intervals as bars.
+
+    Args:
+        x: The swept values (an r_limit, a bound...).
+        series: Per name, face-rate dicts (``rate``, ``low``, ``high``, ``n``)
+            aligned with ``x``.
+        xlabel: Label of the x axis.
+        log_x: Logarithmic x axis.
+        reference: A face-rate dict drawn as a horizontal band (real images).
+        size: Figure size in inches.
+    """
+    figure = new_figure(*size)
+    axes = figure.add_subplot()
+    if reference is not None:
+        axes.axhspan(reference["low"], reference["high"], color="0.85", zorder=0)
+        axes.axhline(reference["rate"], color="0.5", lw=1, zorder=0,
+                     label=f"real test images ({reference['rate']:.0%})")
+    for name, rates in series.items():
+        centre, errors = _errors(rates)
+        axes.errorbar(x, centre, yerr=errors, marker="o", capsize=3, label=name)
+    if log_x:
+        axes.set_xscale("log")
+    axes.set_ylim(-0.03, 1.03)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(RATE_LABEL)
+    n = sorted({r["n"] for rates in series.values() for r in rates})
+    axes.set_title(f"face rate with 95 % Wilson intervals ({' / '.join(map(str, n))} "
+                   "images per point)", fontsize="medium")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    return figure
+
+
+def face_rate_bars(labels: Sequence[str], rates: Sequence[dict],
+                   title: str | None = None,
+                   size: tuple[float, float] | None = None) -> Figure:
+    """Horizontal bars of face rates with their intervals, one per labelled set."""
+    height = 0.32 * len(labels) + 1.0
+    figure = new_figure(*(size or (6.0, height)))
+    axes = figure.add_subplot()
+    centre, errors = _errors(rates)
+    positions = np.arange(len(labels))[::-1]
+    axes.barh(positions, centre, xerr=errors, capsize=3, color="#4a78c2",
+              error_kw={"elinewidth": 1})
+    for y, rate in zip(positions, rates, strict=True):
+        axes.text(min(rate["high"] + 0.02, 0.9), y, f"{rate['rate']:.0%}",
+                  va="center", fontsize="x-small")
+    axes.set_yticks(positions, labels, fontsize="small")
+    axes.set_xlim(0, 1.0)
+    axes.set_xlabel(f"{RATE_LABEL}, 95 % Wilson interval")
+    axes.grid(axis="x", alpha=0.3)
+    if title:
+        axes.set_title(title, fontsize="medium")
+    figure.tight_layout()
+    return figure
