@@ -59,7 +59,7 @@ def publish_models(config: Config, dataset: Dataset, build_root: Path | None = N
         manifest = _manifest(trained, config, cache_key(config.data), dataset, check)
         written = published.write(staging, name, trained.model, manifest)
         total += (staging / f"{name}.weights.bin").stat().st_size
-        manifests.append({**manifest, "manifest": str(written)})
+        manifests.append({**manifest, "manifest": str(folder / written.name)})
     if total > MAX_BYTES:
         shutil.rmtree(staging, ignore_errors=True)
         raise ModelError(f"the published weights of {config.name!r} would take "
