@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from zspace.build import graph
 from zspace.build import notebooks as nb
+from zspace.config import load_config
 
 CELEBA_NAMES = [f"{i:06d}.jpg" for i in range(1, 13)]
 ATTRIBUTES = ("Smiling", "Eyeglasses", "Male")
@@ -88,3 +90,11 @@ def executed(monkeypatch):
 
     monkeypatch.setattr(nb, "execute", counting)
     return names
+
+
+@pytest.fixture(scope="session")
+def smoke_build(tmp_path_factory):
+    """One cold build of the smoke profile per test session: (build root, site)."""
+    build_root = tmp_path_factory.mktemp("e2e") / "build"
+    site = graph.build(load_config("smoke"), build_root, progress=True)
+    return build_root, site

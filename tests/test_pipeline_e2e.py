@@ -1,6 +1,7 @@
 """The real pipeline on the smoke profile: data, models, every notebook, the report.
 
-One cold build per test session (a few minutes on 2 cores) feeds all tests here.
+One cold build per test session (a few minutes on 2 cores, the ``smoke_build``
+fixture of conftest.py) feeds all tests here.
 """
 
 from __future__ import annotations
@@ -20,13 +21,6 @@ pytestmark = pytest.mark.slow
 CATALOGUE = ["A1", "A2", "A3", "A4", "A5", "A6", "A7", "B1", "B2", "B3",
              "C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9"]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-
-
-@pytest.fixture(scope="session")
-def smoke_build(tmp_path_factory):
-    build_root = tmp_path_factory.mktemp("e2e") / "build"
-    site = graph.build(load_config("smoke"), build_root, progress=True)
-    return build_root, site
 
 
 def test_every_catalogue_figure_is_built_and_listed(smoke_build):
