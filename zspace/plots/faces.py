@@ -70,8 +70,12 @@ def face_rate_bars(labels: Sequence[str], rates: Sequence[dict],
     axes.barh(positions, centre, xerr=errors, capsize=3, color="#4a78c2",
               error_kw={"elinewidth": 1})
     for y, rate in zip(positions, rates, strict=True):
-        axes.text(min(rate["high"] + 0.02, 0.9), y, f"{rate['rate']:.0%}",
-                  va="center", fontsize="x-small")
+        if rate["high"] < 0.85:  # the value right of the interval
+            axes.text(rate["high"] + 0.02, y, f"{rate['rate']:.0%}", va="center",
+                      fontsize="x-small")
+        else:  # inside the bar, left of the interval
+            axes.text(rate["low"] - 0.02, y, f"{rate['rate']:.0%}", va="center",
+                      ha="right", color="white", fontsize="x-small")
     axes.set_yticks(positions, labels, fontsize="small")
     axes.set_xlim(0, 1.0)
     axes.set_xlabel(f"{RATE_LABEL}, 95 % Wilson interval")

@@ -1,0 +1,103 @@
+"""The articles' claims about faces follow the measured face rates, not typed-in words.
+
+The smoke build's own results are rendered again with a few numbers changed: where a
+measurement flips, the verdict in the prose must flip with it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from zspace import paths
+from zspace.build import report
+from zspace.config import load_config
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def context(smoke_build) -> dict:
+    build_root, site = smoke_build
+    results = {}
+    for file in sorted((build_root / "smoke" / "notebooks").glob("*/results.json")):
+        results.update(json.loads(file.read_text()))
+    return {"results": results,
+            "manifest": json.loads((site / "figures" / "manifest.json").read_text()),
+            "provenance": {"config": load_config("smoke").to_dict(), "dataset": {}}}
+
+
+def _render(article: str, context: dict) -> str:
+    env = report._environment(paths.REPORT_TEMPLATES, autoescape=False)
+    env.globals.update(
+        figure=report._figure_markup(context["manifest"], report.Links(), False),
+        page_name=report.page_name, articles=report.ARTICLES, suffix=".md")
+    return " ".join(env.get_template(f"articles/{article}.md.j2")
+                    .render(**context).split())
+
+
+def _rate(faces: int, n: int = 1000) -> dict:
+    from zspace.faces import FaceRate
+
+    return FaceRate.from_counts([1] * faces + [0] * (n - faces)).as_dict()
+
+
+def _with(context: dict, **changes) -> dict:
+    changed = copy.deepcopy(context)
+    changed["results"].update(changes)
+    return changed
+
+
+def test_the_smoke_build_records_face_rates_and_sanity_rows(context):
+    results = context["results"]
+    for key in ("real", "noise", "broken"):
+        row = results["face_sanity"][key]
+        assert 0 <= row["low"] <= row["rate"] <= row["high"] <= 1
+    assert results["face_sanity"]["noise"]["rate"] <= 0.01
+    series = results["r_limit_series"]
+    assert len(series["faces"]) == len(series["r_limits"])
+    assert set(results["judge_validation"]["agreement"]) == {"frechet", "precision",
+                                                             "recall"}
+
+
+def test_a4_verdict_follows_the_face_rate(context):
+    many = _render("A", _with(context, vae_normal_faces=_rate(900)))
+    few = _render("A", _with(context, vae_normal_faces=_rate(100)))
+    assert "a face rate of 90 % [88 %, 92 %]" in many
+    assert "The measurement confirms the claim: most samples are faces" in many
+    assert "does not confirm the claim: to the detector, most samples" in few
+    assert "a face rate of 10 % [8 %, 12 %]" in few
+
+
+def test_a6_verdict_follows_the_intervals(context):
+    results = context["results"]
+    series = copy.deepcopy(results["r_limit_series"])
+    series["faces"] = [_rate(950)] + [_rate(500)] * (len(series["faces"]) - 2) \
+        + [_rate(50)]
+    falls = _render("A", _with(context, r_limit_series=series, r_limit_degrades=True,
+                               r_limit_best_faces=series["faces"][0],
+                               r_limit_best=series["r_limits"][0]))
+    flat = _render("A", _with(context, r_limit_series=series, r_limit_degrades=False,
+                              r_limit_best_faces=series["faces"][0],
+                              r_limit_best=series["r_limits"][0]))
+    assert "The two intervals do not overlap, so the measurement confirms the claim" \
+        in falls
+    assert "the measurement does not confirm the claim" in flat
+    assert "the face rate is 5 % [4 %, 7 %]" in falls
+
+
+def test_the_own_judge_is_kept_or_retired_by_its_rank_correlation(context):
+    validation = copy.deepcopy(context["results"]["judge_validation"])
+    for row in validation["agreement"].values():
+        row.update(rho=0.9, agrees=True)
+    kept = _render("C", _with(context, judge_validation=validation))
+    for row in validation["agreement"].values():
+        row.update(rho=0.2, agrees=False)
+    retired = _render("C", _with(context, judge_validation=validation))
+    assert "The own judge earns its place" in kept
+    assert "retired" not in kept
+    assert "It is retired from the claims in these articles" in retired
+    assert "by its Frechet distance, precision and recall it ranks the sets" in retired
+    assert "| 0.2 | no |" in retired and "| 0.9 | yes |" in kept
