@@ -151,6 +151,36 @@ class JudgeConfig:
 
 
 @dataclass(frozen=True)
+class SpeedConfig:
+    """Opt-in training speed-ups (``zspace.models.speed``); all off by default.
+
+    Each swaps part of the training step for a cheaper formulation of the same
+    arithmetic, so results move in the last bits: turning one on changes the models'
+    keys (the judge ignores them).
+
+    Attributes:
+        fused_loss: The reconstruction loss as one flat sum per image with a
+            hand-written gradient.
+        fused_adam: Adam as one ``ResourceApplyAdam`` kernel per variable.
+        fuse_batch_norm: Batch norm and the activation after it as one unit with a
+            hand-written gradient.
+        subpixel_output: The decoder's last transposed convolution (a few colour
+            channels) as a stride-1 convolution and a depth-to-space shuffle.
+        jit_compile: Compile the training step with XLA (slower on CPUs).
+    """
+
+    fused_loss: bool = False
+    fused_adam: bool = False
+    fuse_batch_norm: bool = False
+    subpixel_output: bool = False
+    jit_compile: bool = False
+
+    def active(self) -> bool:
+        """Whether any option differs from its default."""
+        return self != SpeedConfig()
+
+
+@dataclass(frozen=True)
 class BuildConfig:
     """How the pipeline runs.
 
@@ -182,6 +212,7 @@ class Config:
     models: ModelsConfig = ModelsConfig()
     train: TrainConfig = TrainConfig()
     judge: JudgeConfig = JudgeConfig()
+    speed: SpeedConfig = SpeedConfig()
     build: BuildConfig = BuildConfig()
     # Per-notebook parameter overrides, checked against each notebook's `parameters`
     # cell by the pipeline (the notebooks, not this module, own their defaults).

@@ -71,7 +71,7 @@ def find_artifacts(config: Config, build_root: Path | None,
     keys, missing = {}, []
     for name in names:
         spec = model_spec(name, model_config_for(name, config), config.train,
-                          entry.card)
+                          entry.card, config.speed)
         key = artifact_key(spec)
         if is_intact(paths.model_cache_dir(build_root) / f"{name}-{key}"):
             keys[name] = key

@@ -16,7 +16,14 @@ import hashlib
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from zspace.config import Config, JudgeConfig, ModelConfig, TrainConfig, digest_of
+from zspace.config import (
+    Config,
+    JudgeConfig,
+    ModelConfig,
+    SpeedConfig,
+    TrainConfig,
+    digest_of,
+)
 from zspace.data.dataset import DatasetCard
 from zspace.errors import ModelError
 from zspace.versioning import code_digest
@@ -28,6 +35,9 @@ MODEL_NAMES = ("ae", "vae", "wide_ae")
 WEIGHT_CODE = tuple(f"zspace/models/{module}.py" for module in (
     "architecture", "autoencoders", "callbacks", "factory", "fitting", "inputs",
     "judge", "layers", "runtime"))
+# Opt-in speed-ups (``config.speed``): keyed only where one is on, so the keys of
+# models trained without them stay as they were.
+SPEED_CODE = "zspace/models/speed.py"
 JUDGE = "judge"
 
 
@@ -57,7 +67,8 @@ def judge_task(card: DatasetCard) -> str:
 
 
 def model_spec(name: str, model_config: ModelConfig | JudgeConfig,
-               train_config: TrainConfig, card: DatasetCard) -> dict:
+               train_config: TrainConfig, card: DatasetCard,
+               speed: SpeedConfig | None = None) -> dict:
     """The JSON-ready description a model's key is the digest of.
 
     Args:
@@ -65,6 +76,9 @@ def model_spec(name: str, model_config: ModelConfig | JudgeConfig,
         model_config: Its ``ModelConfig``, or the ``JudgeConfig``.
         train_config: The training configuration.
         card: The data set's card.
+        speed: The speed options (``config.speed``). Only where one is on (and the
+            model is not the judge, which ignores them) does the spec gain a
+            ``speed`` entry: the options and the digest of their code.
 
     Returns:
         A dict, stored as the artifact's ``config.json`` (plus the key).
@@ -85,7 +99,16 @@ def model_spec(name: str, model_config: ModelConfig | JudgeConfig,
     if model_config.pretrained:
         path = Path(model_config.pretrained).expanduser()
         spec["pretrained"] = file_digest(path) if path.is_file() else "missing"
+    if uses_speed(model_config, speed):
+        spec["speed"] = {**dataclasses.asdict(speed), "code": code_digest(SPEED_CODE)}
     return spec
+
+
+def uses_speed(model_config: ModelConfig | JudgeConfig,
+               speed: SpeedConfig | None) -> bool:
+    """Whether training this model applies speed options (an AE or VAE, one on)."""
+    return (speed is not None and speed.active()
+            and isinstance(model_config, ModelConfig) and not model_config.pretrained)
 
 
 def artifact_key(spec: dict) -> str:

@@ -23,7 +23,7 @@ import keras
 import tensorflow as tf
 
 from zspace import paths
-from zspace.config import Config, JudgeConfig, ModelConfig, TrainConfig
+from zspace.config import Config, JudgeConfig, ModelConfig, SpeedConfig, TrainConfig
 from zspace.data.dataset import Dataset
 from zspace.models import artifacts, fitting, keys, published, runtime
 from zspace.models.callbacks import restore
@@ -105,7 +105,7 @@ def train_or_load_named(name: str, config: Config, dataset: Dataset,
     return train_or_load(name, keys.model_config_for(name, config), config.train,
                          dataset, build_root, progress,
                          published_dir=published.folder_for(config),
-                         retrain=retrain)
+                         retrain=retrain, speed=config.speed)
 
 
 def train_or_load(
@@ -118,6 +118,7 @@ def train_or_load(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     published_dir: Path | None = None,
     retrain: bool = False,
+    speed: SpeedConfig | None = None,
 ) -> TrainedModel:
     """Load the model's artifact if it exists and is intact, else make it.
 
@@ -137,6 +138,8 @@ def train_or_load(
         published_dir: A folder of published weights (``models/<profile>/``).
         retrain: Train afresh: drop the cached artifact and any checkpoint, and
             ignore published weights.
+        speed: Opt-in speed-ups for training (``config.speed``); part of the key
+            where one is on.
 
     Returns:
         The :class:`TrainedModel`.
@@ -145,7 +148,7 @@ def train_or_load(
         ModelError: A configured pretrained file is missing, unreadable or of another
             architecture.
     """
-    spec = keys.model_spec(name, model_config, train_config, dataset.card)
+    spec = keys.model_spec(name, model_config, train_config, dataset.card, speed)
     key = keys.artifact_key(spec)
     final = paths.model_cache_dir(build_root) / f"{name}-{key}"
     if retrain:
@@ -171,16 +174,20 @@ def train_or_load(
     if model_config.pretrained:
         return _adopt(name, spec, key, final, model_config, train_config, dataset)
     return _train(name, spec, key, final, model_config, train_config, dataset,
-                  progress, callbacks)
+                  progress, callbacks, speed)
 
 
 def _train(name, spec, key, final, model_config, train_config, dataset, progress,
-           callbacks) -> TrainedModel:
+           callbacks, speed=None) -> TrainedModel:
     strategy = runtime.get_strategy(train_config.strategy)
     chief = runtime.is_chief(strategy)
     work = final.with_name(final.name + ".partial")  # kept across a killed run
     num_epochs = keys.effective_epochs(model_config, train_config)
     model = compiled_model(name, model_config, train_config, dataset, strategy)
+    if keys.uses_speed(model_config, speed):
+        from zspace.models import speed as speed_options
+
+        speed_options.apply(model, speed)
     first_epoch, history = restore(model, work / "checkpoint")
     resumed_from = first_epoch
     if first_epoch:
