@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 import time
@@ -203,6 +204,8 @@ def _publish(b: Build, specs, parameters, keys, dataset_hash, model_keys, report
                 staging / "figures" / file, spec.name, parameters[spec.name],
                 {m: model_keys[m] for m in spec.models}, dataset_hash,
                 keys[spec.name].parts["code"])
+        for name in spec.site:  # published as they are (the explorer's bundles)
+            shutil.copytree(folder / name, staging / name)
     manifest = dict(sorted(manifest.items()))
     write_json_atomic(staging / "figures" / MANIFEST, manifest)
     context = {"results": results, "manifest": manifest,
@@ -256,7 +259,10 @@ def _publish_to_repository(site: Path, context: dict, manifest: dict,
     articles = paths.ROOT / ".articles.staging"
     shutil.rmtree(articles, ignore_errors=True)
     articles.mkdir()
-    render_site(articles, context, Links(figures="../figures", notebooks="../analysis"),
+    # The explorer is HTML only; the committed Markdown points into the built site.
+    explorer = os.path.relpath(site / "explorer.html", paths.ARTICLES)
+    render_site(articles, context, Links(figures="../figures", notebooks="../analysis",
+                                         explorer=explorer),
                 templates, html_pages=False)
     # What the committed report was made from, for tests/test_committed_report.py.
     write_json_atomic(articles / PROVENANCE, {

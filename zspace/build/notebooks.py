@@ -5,6 +5,9 @@ metadata under ``zspace``, the figures it writes and the models it needs::
 
     {"zspace": {"figures": {"A4": "A4-vae-normal-samples.png"}, "models": ["vae"]}}
 
+and optionally ``"site": ["explorer"]``: folders of its output that the report
+publishes into the site as they are.
+
 The pipeline injects three reserved parameters into every notebook: ``config_file``
 (the resolved configuration as JSON), ``build_dir`` and ``output_dir`` (where the
 notebook writes its figures and ``results.json``).
@@ -39,12 +42,14 @@ class NotebookSpec:
         figures: Catalogue id -> file name of each figure it writes.
         models: Names of the models it needs (``ae``, ``vae``, ``wide_ae``, ``judge``).
         defaults: Its parameters and their default values (reserved ones excluded).
+        site: Folders of its output published into the site (e.g. ``explorer``).
     """
 
     path: Path
     figures: dict[str, str]
     models: tuple[str, ...]
     defaults: dict[str, Any]
+    site: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -89,7 +94,7 @@ def read_spec(path: Path) -> NotebookSpec:
             raise BuildError(f"{path.name}: parameter {name} = {info['default']} is "
                              "not a literal; the pipeline cannot check it") from None
     return NotebookSpec(path, dict(meta["figures"]), tuple(meta.get("models", ())),
-                        defaults)
+                        defaults, tuple(meta.get("site", ())))
 
 
 def _assigned_names(source: str) -> set[str]:

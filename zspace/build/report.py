@@ -21,6 +21,7 @@ import markdown
 from markupsafe import Markup
 
 from zspace import paths
+from zspace.build import explorer
 from zspace.errors import BuildError
 
 ARTICLES = {
@@ -34,11 +35,13 @@ PAGES = {"A": "A-vae-faces", "B": "B-ae-latent-space", "C": "C-fragmentation"}
 
 @dataclass(frozen=True)
 class Links:
-    """Where the rendered pages find figures and executed notebooks (relative)."""
+    """Where the rendered pages find figures, executed notebooks and the explorer
+    page (relative)."""
 
     figures: str = "figures"
     notebooks: str = "notebooks"
     notebook_suffix: str = ".ipynb"
+    explorer: str = "explorer.html"
 
 
 def page_name(article: str) -> str:
@@ -133,12 +136,16 @@ def render_site(site: Path, context: dict[str, Any], links: Links,
              **{page_name(a): f"articles/{a}.md.j2" for a in ARTICLES}}
     nav = [("index", "Overview")] + [(page_name(a), f"{a}. {t}")
                                      for a, t in ARTICLES.items()]
+    with_explorer = html_pages and explorer.has_explorer(context)
+    if with_explorer:
+        nav.append((explorer.PAGE, explorer.TITLE))
     written = []
     for as_html in ([False, True] if html_pages else [False]):
         env = _environment(templates, autoescape=as_html)
         env.globals.update(figure=_figure_markup(context["manifest"], links, as_html),
                            page_name=page_name, articles=ARTICLES,
-                           suffix=".html" if as_html else ".md")
+                           suffix=".html" if as_html else ".md",
+                           explorer_href=links.explorer)
         for stem, template in pages.items():
             try:
                 text = env.get_template(template).render(**context)
@@ -155,6 +162,19 @@ def render_site(site: Path, context: dict[str, Any], links: Links,
             path = site / f"{stem}{'.html' if as_html else '.md'}"
             path.write_text(text)
             written.append(path)
+        if as_html and with_explorer:
+            written.append(_render_explorer(site, env, context, nav, templates))
     if html_pages:
         (site / "style.css").write_text((templates / "style.css").read_text())
     return written
+
+
+def _render_explorer(site: Path, env: jinja2.Environment, context: dict[str, Any],
+                     nav: list[tuple[str, str]], templates: Path) -> Path:
+    try:
+        return explorer.render_page(site, env, context, nav, templates)
+    except jinja2.UndefinedError as error:
+        raise BuildError(f"report template explorer.html.j2: {error.message}") from None
+    except jinja2.TemplateError as error:
+        raise BuildError(f"report template explorer.html.j2: "
+                         f"{type(error).__name__}: {error}") from None

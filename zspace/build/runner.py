@@ -101,7 +101,8 @@ def notebook_key(spec: nb.NotebookSpec, parameters: dict[str, Any],
 def notebook_outputs_exist(build: Build, spec: nb.NotebookSpec) -> bool:
     folder = build.root / "notebooks" / spec.name
     return (folder / nb.RESULTS_FILE).is_file() and all(
-        (folder / file).is_file() for file in spec.figures.values())
+        (folder / file).is_file() for file in spec.figures.values()) and all(
+        (folder / name).is_dir() for name in spec.site)
 
 
 def run_notebooks(build: Build, jobs: list[tuple[nb.NotebookSpec, dict, StageKey]],
