@@ -37,7 +37,7 @@ def test_every_catalogue_figure_is_built_and_listed(smoke_build):
 def test_pages_reference_only_files_that_exist(smoke_build):
     _, site = smoke_build
     pages = sorted(site.glob("*.html")) + sorted(site.glob("*.md"))
-    assert len(pages) == 8  # index and three articles, twice
+    assert len(pages) == 9  # index and three articles, twice; the explorer (HTML only)
     for page in pages:
         text = page.read_text()
         assert "{{" not in text and "{%" not in text
@@ -98,3 +98,39 @@ def test_pages_load_in_a_browser(smoke_build):
         assert seen["screenshot"].stat().st_size > 0
     total_images = sum(len(seen["images"]) for seen in report.values())
     assert total_images == len(CATALOGUE)
+
+
+@pytest.mark.browser
+def test_explorer_runs_the_builds_decoders_offline(smoke_build):
+    """The explorer page decodes like the build's Keras decoders, from file://."""
+    import numpy as np
+
+    from tests.explorer_page import decode_in_page, opened
+    from zspace.data import load_dataset
+    from zspace.explorer.bundle import array, read_bundle
+    from zspace.models import train_or_load_named
+
+    build_root, site = smoke_build
+    config = load_config("smoke")
+    dataset = load_dataset(config.data, build_root, progress=False)
+    explorer = json.loads((build_root / "smoke" / "notebooks" / "80_explorer"
+                           / "results.json").read_text())["explorer"]
+    assert [m["name"] for m in explorer["models"]] == ["ae", "vae", "wide_ae"]
+    errors = {}
+    with opened(site / "explorer.html") as (page, events):
+        for entry in explorer["models"]:
+            bundle = read_bundle(site / "explorer" / entry["file"])
+            z = np.stack([array(bundle, s["z"]) for s in bundle["starts"]])
+            decoder = train_or_load_named(entry["name"], config, dataset, build_root,
+                                          progress=False).model.decoder
+            expected = np.asarray(decoder(z, training=False))
+            got = decode_in_page(page, entry["name"], z, expected.shape[1:])
+            errors[entry["name"]] = float(np.abs(got - expected).max())
+        # The sampler's own point lies in its region; the radius is the notebook's.
+        page.select_option("#zx-start", "pca_ellipse")
+        assert page.inner_text("#zx-region") == "inside"
+        radius = explorer["models"][0]["starts"]["pca_ellipse"]["mahalanobis"]
+        assert page.inner_text("#zx-mahalanobis") == f"{radius:.2f}"
+    assert max(errors.values()) <= 2 / 255, errors
+    assert events["errors"] == []
+    assert all(url.startswith(("file://", "data:")) for url in events["requests"])
