@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 
 import pytest
 
@@ -29,13 +30,23 @@ def context(smoke_build) -> dict:
             "provenance": {"config": load_config("smoke").to_dict(), "dataset": {}}}
 
 
-def _render(article: str, context: dict) -> str:
-    env = report._environment(paths.REPORT_TEMPLATES, autoescape=False)
-    env.globals.update(
-        figure=report._figure_markup(context["manifest"], report.Links(), False),
-        page_name=report.page_name, articles=report.ARTICLES, suffix=".md")
-    return " ".join(env.get_template(f"articles/{article}.md.j2")
-                    .render(**context).split())
+@pytest.fixture
+def render(tmp_path):
+    """Render one article's Markdown the way the report stage does (the index, which
+    needs a whole build's provenance, is swapped for a stub)."""
+    templates = tmp_path / "templates"
+    shutil.copytree(paths.REPORT_TEMPLATES, templates)
+    (templates / "index.md.j2").write_text("# index\n")
+
+    def article(name: str, context: dict) -> str:
+        site = tmp_path / "site"
+        shutil.rmtree(site, ignore_errors=True)
+        site.mkdir()
+        report.render_site(site, context, report.Links(), templates, html_pages=False)
+        text = (site / f"{report.page_name(name)}.md").read_text()
+        return " ".join(text.split())
+
+    return article
 
 
 def _rate(faces: int, n: int = 1000) -> dict:
@@ -62,24 +73,24 @@ def test_the_smoke_build_records_face_rates_and_sanity_rows(context):
                                                              "recall"}
 
 
-def test_a4_verdict_follows_the_face_rate(context):
-    many = _render("A", _with(context, vae_normal_faces=_rate(900)))
-    few = _render("A", _with(context, vae_normal_faces=_rate(100)))
+def test_a4_verdict_follows_the_face_rate(context, render):
+    many = render("A", _with(context, vae_normal_faces=_rate(900)))
+    few = render("A", _with(context, vae_normal_faces=_rate(100)))
     assert "a face rate of 90 % [88 %, 92 %]" in many
     assert "The measurement confirms the claim: most samples are faces" in many
     assert "does not confirm the claim: to the detector, most samples" in few
     assert "a face rate of 10 % [8 %, 12 %]" in few
 
 
-def test_a6_verdict_follows_the_intervals(context):
+def test_a6_verdict_follows_the_intervals(context, render):
     results = context["results"]
     series = copy.deepcopy(results["r_limit_series"])
     series["faces"] = [_rate(950)] + [_rate(500)] * (len(series["faces"]) - 2) \
         + [_rate(50)]
-    falls = _render("A", _with(context, r_limit_series=series, r_limit_degrades=True,
+    falls = render("A", _with(context, r_limit_series=series, r_limit_degrades=True,
                                r_limit_best_faces=series["faces"][0],
                                r_limit_best=series["r_limits"][0]))
-    flat = _render("A", _with(context, r_limit_series=series, r_limit_degrades=False,
+    flat = render("A", _with(context, r_limit_series=series, r_limit_degrades=False,
                               r_limit_best_faces=series["faces"][0],
                               r_limit_best=series["r_limits"][0]))
     assert "The two intervals do not overlap, so the measurement confirms the claim" \
@@ -88,14 +99,14 @@ def test_a6_verdict_follows_the_intervals(context):
     assert "the face rate is 5 % [4 %, 7 %]" in falls
 
 
-def test_the_own_judge_is_kept_or_retired_by_its_rank_correlation(context):
+def test_the_own_judge_is_kept_or_retired_by_its_rank_correlation(context, render):
     validation = copy.deepcopy(context["results"]["judge_validation"])
     for row in validation["agreement"].values():
         row.update(rho=0.9, agrees=True)
-    kept = _render("C", _with(context, judge_validation=validation))
+    kept = render("C", _with(context, judge_validation=validation))
     for row in validation["agreement"].values():
         row.update(rho=0.2, agrees=False)
-    retired = _render("C", _with(context, judge_validation=validation))
+    retired = render("C", _with(context, judge_validation=validation))
     assert "The own judge earns its place" in kept
     assert "retired" not in kept
     assert "It is retired from the claims in these articles" in retired
