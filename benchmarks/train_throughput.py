@@ -1,29 +1,32 @@
 """Training speed of the zspace VAE trainer against a plain Keras reference.
 
-Run: ``.venv/bin/python benchmarks/train_throughput.py [--quick] [--rounds 3]``.
+Run: ``.venv/bin/python benchmarks/train_throughput.py [--quick | --all] [--rounds 3]``.
 
-Both train the blog's VAE (filters 32-64-128-256, z_dim 256, BCE, fact 5, Adam 5e-4,
-batch 128) on the same random images, at 64 and 96 px, in float32 and mixed
-bfloat16. The reference is the model written the straightforward keras.io way:
-Keras' own layers (``BatchNormalization`` included), a ``Sampling`` layer, a custom
-``train_step``, fed from a float32 array with ``fit``. ``zspace`` is this package's
-trainer: its builder, model, uint8 ``tf.data`` pipeline and compile settings
-(``compiled_model``).
+All sides train the blog's VAE (filters 32-64-128-256, z_dim 256, BCE, fact 5, Adam
+5e-4, batch 128) on the same random images at 64 px, in float32 and in mixed bfloat16
+(``--all`` adds 96 px and processes with oneDNN off). The reference is the model
+written the straightforward keras.io way: Keras' own layers (``BatchNormalization``
+included), a ``Sampling`` layer, a custom ``train_step``, fed from a float32 array
+with ``fit``. ``zspace`` is this package's trainer as the published models were
+trained: its builder, model, uint8 ``tf.data`` pipeline and compile settings
+(``compiled_model``). ``zspace+speed`` is the same with the opt-in speed-ups of
+``config.speed`` that pay on this CPU (``SPEED``; see ``zspace.models.speed``).
 
-TensorFlow reads its oneDNN switch once, when it loads, and ``zspace.models`` turns
-it on (it is off by default on CPUs without AVX-512). So each case runs two
-processes, one with TensorFlow's defaults and one with oneDNN on, and each process
-trains both models, alternating one epoch of each after a warm-up epoch: load from
-other processes on a shared machine then hits both alike. The headline ratio is
-zspace with oneDNN against the reference with TensorFlow's defaults (what each gets
-out of the box); the per-process ratios separate the code from the switch. Rates
-are the best epoch of ``--rounds``; the CPU time per image (all threads of the
+Each case runs in a fresh process (TensorFlow reads its oneDNN switch once, at
+import) that trains every side, alternating one epoch of each after a warm-up
+epoch, so that load from other processes on a shared machine hits all sides alike.
+Rates are the best epoch of ``--rounds``; the CPU time per image (all threads of the
 process) is the steadier measure where other processes compete. The share of peak
 divides the training FLOPs per CPU-second (3x the forward FLOPs of the convolutions
-and dense layers per image) by those of a 4096 x 4096 matmul in the same run. The
-closing table times every layer of the zspace model alone (forward and backward,
-batch 128, 64 px) to show where a step's time goes.
-Prints numbers only: no timing is asserted anywhere.
+and dense layers) by those of a 4096 x 4096 matmul of the row's precision in the
+same run. zspace and zspace+speed start from the same weights and see the same
+batches, so their epoch losses show what the speed-ups change.
+
+Then, at 64 px float32: every option alone against zspace (a second plain zspace
+model gives the noise floor of both time and loss); one epoch of the input pipeline
+alone against a training step; and where a step's time goes, by kind of op, before
+and after the speed-ups (TensorFlow's profiler, ops run one at a time so that their
+times add up). Prints numbers only: no timing is asserted anywhere.
 """
 
 from __future__ import annotations
@@ -36,9 +39,12 @@ import sys
 import time
 
 BATCH = 128
-CASES = ((64, "float32"), (64, "mixed_bfloat16"), (96, "float32"),
-         (96, "mixed_bfloat16"))
-SIDES = ("reference", "zspace")
+CASES = ((64, "float32"), (64, "mixed_bfloat16"))
+MORE_CASES = ((96, "float32"), (96, "mixed_bfloat16"))
+SIDES = ("reference", "zspace", "zspace+speed")
+# The options of config.speed that pay on a CPU (the others: see the options table).
+SPEED = {"fused_loss": True, "fused_adam": True, "subpixel_output": True}
+OPTIONS = ("fused_loss", "fused_adam", "fuse_batch_norm", "subpixel_output")
 
 
 def main() -> None:
@@ -46,59 +52,77 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3,
                         help="timed epochs of each model per process")
     parser.add_argument("--images", type=int, default=1536,
-                        help="images per epoch at 64 px (half at 96 px)")
+                        help="images per epoch at 64 px (fewer at 96 px)")
     parser.add_argument("--quick", action="store_true",
-                        help="64 px float32 only, no layer breakdown")
+                        help="64 px float32 only: the comparison, nothing else")
+    parser.add_argument("--all", action="store_true",
+                        help="also 96 px, oneDNN off, and XLA in the options table")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(run_worker(json.loads(args.worker))))
         return
-    peaks = {onednn: spawn({"task": "peak"}, onednn) for onednn in (False, True)}
+    settings = (True, False) if args.all else (True,)
+    peaks = [spawn({"task": "peak"}, onednn) for onednn in settings]
     # Per CPU-second, a peak measured while other processes run is still a peak.
-    peak = max(p["float32_cpu"] for p in peaks.values())
-    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} "
-          f"at the start; 4096 x 4096 matmul, float32: "
-          f"{max(p['float32'] for p in peaks.values()):.0f} GFLOP/s wall, "
-          f"{peak:.0f} GFLOP per CPU-second (Eigen "
-          f"{peaks[False]['float32_cpu']:.0f}, oneDNN "
-          f"{peaks[True]['float32_cpu']:.0f}); bfloat16: "
-          f"{max(p['bfloat16_cpu'] for p in peaks.values()):.0f} per CPU-second")
-    print(f"\n{'case':<21}{'TensorFlow':<11}{'side':<11}{'img/s':>7}{'epochs':>11}"
+    peak = {dtype: max(p[f"{dtype}_cpu"] for p in peaks)
+            for dtype in ("float32", "bfloat16")}
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at "
+          f"the start; 4096 x 4096 matmul: {peak['float32']:.0f} GFLOP per "
+          f"CPU-second in float32, {peak['bfloat16']:.0f} in bfloat16")
+    print(f"zspace+speed: {', '.join(SPEED)}")
+    print(f"\n{'case':<21}{'oneDNN':<8}{'side':<14}{'img/s':>7}{'epochs':>11}"
           f"{'ratio':>7}{'cpu ms/img':>12}{'ratio':>7}{'% peak':>8}")
-    for size, precision in CASES[:1] if args.quick else CASES:
-        # bfloat16 is emulated on CPUs without bf16 units: fewer images there.
-        images = args.images // (1 if size == 64 else 2) // (
-            1 if precision == "float32" else 4)
+    cases = CASES[:1] if args.quick else CASES + (MORE_CASES if args.all else ())
+    for size, precision in cases:
+        images = args.images * 64**2 // size**2
+        if precision != "float32" and not peaks[0]["native_bfloat16"]:
+            images //= 4  # bfloat16 is emulated on CPUs without bf16 units
         task = {"task": "compare", "size": size, "precision": precision,
                 "images": images, "rounds": args.rounds}
-        runs = {onednn: spawn(task, onednn) for onednn in (False, True)}
-        for onednn, run in runs.items():
-            for side in SIDES:
-                rates, cpu = run[side], min(run["cpu"][side])
-                # FLOP per CPU-second of training against the matmul's.
-                share = 100 * run["flops_per_image"] / (cpu / 1000) / 1e9 / peak
-                print(f"{size} px {precision:<15}"
-                      f"{'oneDNN' if onednn else 'defaults':<11}{side:<11}"
-                      f"{max(rates):>7.1f}{_span(rates):>11}"
-                      f"{max(rates) / max(run['reference']):>7.2f}{cpu:>12.2f}"
-                      f"{min(run['cpu']['reference']) / cpu:>7.2f}{share:>8.1f}")
-        wall = max(runs[True]["zspace"]) / max(runs[False]["reference"])
-        cpu = min(runs[False]["cpu"]["reference"]) / min(runs[True]["cpu"]["zspace"])
-        print(f"{'':<21}zspace (oneDNN) against reference (defaults): {wall:.2f}x "
-              f"in img/s, {cpu:.2f}x in CPU time per image")
-    if not args.quick:
-        print_breakdown(spawn({"task": "breakdown", "size": 64}, onednn=True))
+        for onednn in settings:
+            run = spawn(task, onednn)
+            print_case(run, size, precision, onednn,
+                       peak["float32" if precision == "float32" else "bfloat16"])
+    if args.quick:
+        return
+    task = {"task": "options", "size": 64, "images": args.images,
+            "rounds": args.rounds, "xla": args.all}
+    print_options(spawn(task, onednn=True))
+    print_profiles(spawn({"task": "profile", "size": 64}, onednn=True,
+                         extra_env={"TF_NUM_INTEROP_THREADS": "1"}))
+
+
+def print_case(run: dict, size: int, precision: str, onednn: bool, peak: float):
+    for side in SIDES:
+        rates, cpu = run[side], min(run["cpu"][side])
+        share = 100 * run["flops_per_image"] / (cpu / 1000) / 1e9 / peak
+        print(f"{size} px {precision:<15}{'on' if onednn else 'off':<8}{side:<14}"
+              f"{max(rates):>7.1f}{_span(rates):>11}"
+              f"{max(rates) / max(run['reference']):>7.2f}{cpu:>12.2f}"
+              f"{min(run['cpu']['reference']) / cpu:>7.2f}{share:>8.1f}")
+    loss = run["loss"]
+    drift = max(abs(a - b) / abs(b)
+                for a, b in zip(loss["zspace+speed"], loss["zspace"], strict=True))
+    print(f"{'':<21}zspace+speed's epoch losses differ from zspace's by at most "
+          f"{drift:.1e} (relative, {len(loss['zspace'])} epochs)")
+    if "pipeline" in run:
+        step = 1000 * BATCH / max(run["zspace+speed"])
+        step_cpu = BATCH * min(run["cpu"]["zspace+speed"])
+        pipe = run["pipeline"]
+        print(f"{'':<21}input pipeline alone: {pipe['wall']:.1f} ms per batch "
+              f"({100 * pipe['wall'] / step:.0f} % of a zspace+speed step), "
+              f"{pipe['cpu']:.1f} CPU-ms ({100 * pipe['cpu'] / step_cpu:.0f} %)")
 
 
 def _span(rates: list[float]) -> str:
     return "-".join(f"{v:.0f}" for v in (min(rates), max(rates)))
 
 
-def spawn(task: dict, onednn: bool) -> dict:
+def spawn(task: dict, onednn: bool, extra_env: dict | None = None) -> dict:
     """Run one task in a fresh Python with oneDNN on or off; return its JSON."""
     env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "1" if onednn else "0",
-           "TF_CPP_MIN_LOG_LEVEL": "2"}
+           "TF_CPP_MIN_LOG_LEVEL": "2", **(extra_env or {})}
     out = subprocess.run([sys.executable, __file__, "--worker", json.dumps(task)],
                          env=env, capture_output=True, text=True, check=False)
     if out.returncode:
@@ -108,33 +132,56 @@ def spawn(task: dict, onednn: bool) -> dict:
 
 def run_worker(task: dict) -> dict:
     if task["task"] == "peak":
-        return matmul_peak()
-    if task["task"] == "breakdown":
-        return layer_breakdown(task["size"])
+        from zspace.models.runtime import cpu_has_bfloat16
+
+        return {**matmul_peak(), "native_bfloat16": cpu_has_bfloat16()}
+    if task["task"] == "profile":
+        return step_profiles(task["size"], {"zspace": {}, "zspace+speed": SPEED})
     import numpy as np
 
     size, images = task["size"], task["images"]
     data = np.random.default_rng(0).integers(0, 256, (images, size, size, 3),
                                              dtype=np.uint8)
+    if task["task"] == "options":
+        variants = {"zspace": {}, "zspace again": {},
+                    **{name: {name: True} for name in OPTIONS},
+                    **({"jit_compile": {"jit_compile": True}} if task["xla"] else {}),
+                    "all four": dict.fromkeys(OPTIONS, True)}
+        fits = {name: zspace_run(data, "float32", speed)[1]
+                for name, speed in variants.items()}
+        return alternate(fits, images, task["rounds"])
+    precision = task["precision"]
     # zspace first: the reference sets Keras' global mixed-precision policy.
-    fits = {"zspace": zspace_run(data, task["precision"])[1]}
-    model, fits["reference"] = reference_run(data, task["precision"])
-    rates = {side: [] for side in SIDES}
-    cpu = {side: [] for side in SIDES}
-    for round_ in range(task["rounds"] + 1):
-        for side in SIDES:
+    fits = {"zspace": zspace_run(data, precision)[1],
+            "zspace+speed": zspace_run(data, precision, SPEED)[1]}
+    model, fits["reference"] = reference_run(data, precision)
+    result = alternate({side: fits[side] for side in SIDES}, images, task["rounds"])
+    if precision == "float32":
+        result["pipeline"] = pipeline_cost(data)
+    return {**result, "flops_per_image": training_flops(model)}
+
+
+def alternate(fits: dict, images: int, rounds: int) -> dict:
+    """One epoch of each model in turn; a warm-up round, then ``rounds`` timed."""
+    rates = {name: [] for name in fits}
+    cpu = {name: [] for name in fits}
+    loss = {name: [] for name in fits}
+    for round_ in range(rounds + 1):
+        for name, fit in fits.items():
             timer = EpochTimer()
-            fits[side](1, [timer])
+            fit(1, [timer])
+            loss[name].append(timer.losses[0])
             if round_:  # round 0 traces and warms up
-                rates[side].append(images / timer.seconds[0])
-                cpu[side].append(1000 * timer.cpu_seconds[0] / images)
-    return {**rates, "cpu": cpu, "flops_per_image": training_flops(model)}
+                rates[name].append(images / timer.seconds[0])
+                cpu[name].append(1000 * timer.cpu_seconds[0] / images)
+    return {**rates, "cpu": cpu, "loss": loss}
 
 
-def zspace_run(data, precision):
+def zspace_run(data, precision, speed=None):
     """The zspace trainer's model and pipeline (as ``train_or_load`` builds them)."""
-    from zspace.config import ModelConfig, TrainConfig
+    from zspace.config import ModelConfig, SpeedConfig, TrainConfig
     from zspace.data.dataset import Dataset, DatasetCard
+    from zspace.models import speed as speed_options
     from zspace.models.inputs import steps_per_epoch, training_batches
     from zspace.models.training import compiled_model
 
@@ -142,13 +189,37 @@ def zspace_run(data, precision):
     dataset = Dataset(data, data[:0], None, None, card)
     train = TrainConfig(batch_size=BATCH, precision=precision)
     model = compiled_model("vae", ModelConfig(kind="vae"), train, dataset)
+    if speed:
+        speed_options.apply(model, SpeedConfig(**speed))
+    epochs_done = [0]
 
     def fit(epochs, callbacks):
-        batches = training_batches(data, BATCH, train.seed, 0, epochs)
-        model.fit(batches, epochs=epochs, steps_per_epoch=steps_per_epoch(
-            len(data), BATCH), callbacks=callbacks, verbose=0, shuffle=False)
+        # Epoch numbers go on, so every model sees the same order of batches.
+        first = epochs_done[0]
+        batches = training_batches(data, BATCH, train.seed, first, first + epochs)
+        model.fit(batches, epochs=first + epochs, initial_epoch=first,
+                  steps_per_epoch=steps_per_epoch(len(data), BATCH),
+                  callbacks=callbacks, verbose=0, shuffle=False)
+        epochs_done[0] += epochs
 
     return model, fit
+
+
+def pipeline_cost(data) -> dict:
+    """Wall and CPU milliseconds per batch of the training input pipeline alone."""
+    from zspace.models.inputs import steps_per_epoch, training_batches
+
+    steps = steps_per_epoch(len(data), BATCH)
+    for _ in training_batches(data, BATCH, 1, 0, 1):  # warm up
+        pass
+    wall = cpu = float("inf")
+    for epoch in range(3):
+        started, cpu_started = time.perf_counter(), time.process_time()
+        for _ in training_batches(data, BATCH, 1, epoch, epoch + 1):
+            pass
+        wall = min(wall, time.perf_counter() - started)
+        cpu = min(cpu, time.process_time() - cpu_started)
+    return {"wall": 1000 * wall / steps, "cpu": 1000 * cpu / steps}
 
 
 def reference_vae(size: int):
@@ -238,7 +309,7 @@ def reference_run(data, precision):
 
 
 class EpochTimer:
-    """Wall time of every epoch, as a Keras callback (built when Keras is loaded)."""
+    """Wall and CPU time and total loss of every epoch, as a Keras callback."""
 
     def __new__(cls):
         import keras
@@ -246,7 +317,7 @@ class EpochTimer:
         class Timer(keras.callbacks.Callback):
             def __init__(self):
                 super().__init__()
-                self.seconds, self.cpu_seconds = [], []
+                self.seconds, self.cpu_seconds, self.losses = [], [], []
                 self.started = self.cpu_started = 0.0
 
             def on_epoch_begin(self, epoch, logs=None):
@@ -256,6 +327,7 @@ class EpochTimer:
             def on_epoch_end(self, epoch, logs=None):
                 self.seconds.append(time.perf_counter() - self.started)
                 self.cpu_seconds.append(time.process_time() - self.cpu_started)
+                self.losses.append(float(logs["total_loss"]))
 
         return Timer()
 
@@ -280,17 +352,6 @@ def training_flops(model) -> float:
     return 3.0 * total  # forward, gradient of the inputs, gradient of the weights
 
 
-def best_time(step, repeats: int = 7) -> float:
-    """Best wall time of ``step()`` after a warm-up call (seconds)."""
-    step()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - started)
-    return min(times)
-
-
 def matmul_peak(n: int = 4096) -> dict:
     """GFLOP per second (wall) and per CPU-second of a large matmul, by dtype."""
     import tensorflow as tf
@@ -311,48 +372,98 @@ def matmul_peak(n: int = 4096) -> dict:
     return peaks
 
 
-def layer_breakdown(size: int) -> dict:
-    """Forward+backward time of every layer of the zspace VAE alone, by kind."""
+KINDS = (("convolutions", ("Conv2D",)), ("batch norm", ("FusedBatchNorm",)),
+         ("leaky ReLU", ("LeakyRelu",)), ("dense layers", ("MatMul",)),
+         ("optimizer", ("ResourceApply",)))
+
+
+def step_profiles(size: int, variants: dict, steps: int = 4, rounds: int = 2) -> dict:
+    """Milliseconds per step of each kind of op, from TensorFlow's profiler.
+
+    The variants' models are profiled in turn, ``rounds`` epochs each; the epoch
+    with the least time in ops counts (the one least disturbed by other processes).
+    """
+    import glob
+    import tempfile
+
     import numpy as np
     import tensorflow as tf
 
-    steps = 4
+    try:
+        from tensorflow.tsl.profiler.protobuf import xplane_pb2
+    except ImportError:  # the profiler's format moved: no table
+        return {}
     data = np.random.default_rng(0).integers(0, 256, (steps * BATCH, size, size, 3),
                                              dtype=np.uint8)
-    model, fit = zspace_run(data, "float32")
-    fit(1, [])
-    timer = EpochTimer()
-    fit(3, [timer])
-    kinds: dict[str, float] = {}
-    for part in (model.encoder, model.decoder):
-        for layer in part.layers[1:]:
-            x = tf.random.normal((BATCH, *layer.input.shape[1:]))
-            weights = layer.trainable_weights
-
-            @tf.function
-            def forward_backward(x=x, layer=layer, weights=weights):
-                with tf.GradientTape() as tape:
-                    tape.watch(x)
-                    y = layer(x, training=True)
-                    loss = tf.reduce_sum(tf.cast(y, tf.float32) ** 2)
-                return tape.gradient(loss, [x, *weights])
-
-            kind = type(layer).__name__
-            seconds = best_time(
-                lambda f=forward_backward: [g.numpy() for g in f() if g is not None])
-            kinds[kind] = kinds.get(kind, 0.0) + seconds
-    return {"step": min(timer.seconds) / steps, "layers": kinds}
+    fits = {name: zspace_run(data, "float32", speed)[1]
+            for name, speed in variants.items()}
+    for fit in fits.values():
+        fit(1, [])
+    best = {}
+    for _ in range(rounds):
+        for name, fit in fits.items():
+            timer = EpochTimer()
+            with tempfile.TemporaryDirectory() as logdir:
+                tf.profiler.experimental.start(logdir)
+                fit(1, [timer])
+                tf.profiler.experimental.stop()
+                (path,) = glob.glob(f"{logdir}/**/*.xplane.pb", recursive=True)
+                with open(path, "rb") as stream:
+                    space = xplane_pb2.XSpace.FromString(stream.read())
+            kinds = _op_kinds(space, steps)
+            busy = sum(kinds.values())
+            if busy < best.get(name, {}).get("busy", float("inf")):
+                best[name] = {"step": 1000 * timer.seconds[0] / steps, "kinds": kinds,
+                              "busy": busy}
+    return best
 
 
-def print_breakdown(result: dict) -> None:
-    step = result["step"]
-    print(f"\nwhere a zspace step goes (64 px, float32, batch {BATCH}: "
-          f"{1000 * step:.0f} ms per step, each layer timed alone)")
-    for kind, seconds in sorted(result["layers"].items(), key=lambda kv: -kv[1]):
-        print(f"  {kind:<28}{1000 * seconds:>8.1f} ms{100 * seconds / step:>7.1f} %")
-    rest = step - sum(result["layers"].values())
-    print(f"  {'rest (losses, optimizer...)':<28}{1000 * rest:>8.1f} ms"
-          f"{100 * rest / step:>7.1f} %")
+def _op_kinds(space, steps: int) -> dict:
+    kinds = dict.fromkeys([kind for kind, _ in KINDS] + ["loss, metrics, rest"], 0.0)
+    for plane in space.planes:
+        for line in plane.lines:
+            if not line.name.startswith("tf_Compute"):
+                continue
+            for event in line.events:
+                label = plane.event_metadata[event.metadata_id].name
+                name, _, op = label.rpartition(":")  # "scope/name:OpType"
+                if not name or op == "Process":  # the executor's own wrapper
+                    continue
+                kind = next((k for k, ops in KINDS if any(o in op for o in ops)),
+                            "optimizer" if "/adam/" in name else "loss, metrics, rest")
+                kinds[kind] += event.duration_ps / 1e9 / steps
+    return kinds
+
+
+def print_options(run: dict) -> None:
+    print("\neach option alone against zspace (64 px, float32, oneDNN on):")
+    print(f"  {'':<16}{'img/s':>7}{'ratio':>7}{'cpu ms/img':>12}{'ratio':>7}"
+          f"{'epoch loss vs zspace':>22}")
+    base_rate, base_cpu = max(run["zspace"]), min(run["cpu"]["zspace"])
+    for name in run["loss"]:
+        rate, cpu = max(run[name]), min(run["cpu"][name])
+        drift = max(abs(a - b) / abs(b) for a, b in
+                    zip(run["loss"][name], run["loss"]["zspace"], strict=True))
+        print(f"  {name:<16}{rate:>7.1f}{rate / base_rate:>7.2f}{cpu:>12.2f}"
+              f"{base_cpu / cpu:>7.2f}{drift:>22.1e}")
+
+
+def print_profiles(runs: dict) -> None:
+    if not runs:
+        print("\n(no profile: this TensorFlow's profiler format is unknown here)")
+        return
+    print("\nwhere a step goes (64 px, float32, batch 128; ops one at a time):")
+    print(f"  {'':<32}" + "".join(f"{side:>18}" for side in runs))
+    rows = {kind: [r["kinds"][kind] for r in runs.values()]
+            for kind in runs["zspace"]["kinds"]}
+    rows["between ops (Python, input...)"] = [
+        r["step"] - r["busy"] for r in runs.values()]
+    steps = [r["step"] for r in runs.values()]
+    for kind, values in rows.items():
+        cells = [f"{v:8.1f} ms {100 * v / step:4.0f} %"
+                 for v, step in zip(values, steps, strict=True)]
+        print(f"  {kind:<32}" + "".join(f"{c:>18}" for c in cells))
+    print(f"  {'step':<32}" + "".join(f"{step:8.1f} ms{'':>7}" for step in steps))
 
 
 if __name__ == "__main__":
