@@ -1,12 +1,12 @@
 /* zspace latent-space explorer: the build's decoders, run in the reader's browser.
  *
  * Why hand-written and not TensorFlow.js: a decoder here is one dense layer and four
- * (transposed) convolutions, about 15 million multiply-adds at 64 px. Plain loops
- * over Float32Arrays run that in tens of milliseconds, in about 20 kB of script.
- * TensorFlow.js's own fast paths do not apply to a report opened as a file: its
- * WebAssembly backend fetch()es a .wasm file (blocked on file://) and its WebGL
- * backend needs a GPU; what is left is its CPU backend, plain JavaScript loops again,
- * behind about a megabyte of library. benchmarks/explorer.py measures these loops.
+ * (transposed) convolutions, about 15 million multiply-adds at 64 px (41 million for
+ * the wide AE). Plain loops run that in 10 to 30 ms (benchmarks/explorer.py), in
+ * about 20 kB of script. TensorFlow.js's own fast paths do not apply to a report
+ * opened as a file: its WebAssembly backend fetch()es a .wasm file (blocked on
+ * file://) and its WebGL backend needs a GPU; what is left is its CPU backend, plain
+ * JavaScript loops again, behind about a megabyte of library.
  *
  * Each model arrives as a script (explorer/<model>.js) that calls
  * zspaceExplorer.register() with its decoder program (zspace/explorer/program.py),
@@ -15,9 +15,12 @@
  *
  * Arithmetic: weights arrive as float16 (or float32) and are widened to float32;
  * batch normalisation is folded into the preceding layer's kernel and bias in float32
- * (Math.fround at each step, as the NumPy reference does); activations are stored in
- * Float32Arrays after every accumulation. The test suite holds the result within
- * 2/255 of Keras' decoder (tests/test_explorer.py).
+ * (Math.fround at each step, as the NumPy reference does). The convolutions then keep
+ * their folded kernels and feature maps in Float64Arrays: JavaScript computes in
+ * doubles anyway, and converting every float32 load and store cost about 30 % of
+ * the decode time. Doubles only make the sums more exact than Keras' float32 ones;
+ * the test suite holds the images within 2/255 of Keras' (tests/test_explorer.py,
+ * measured: a few 1e-6).
  */
 "use strict";
 
@@ -179,11 +182,11 @@
 
   // Kernel reordered to [position][in][out] ("outer": each input value is spread over
   // the output channels, wide outputs) or [position][out][in] ("dot": each output
-  // channel is a dot product, narrow outputs such as the RGB layer).
+  // channel is a dot product, narrow outputs such as the RGB layer), in doubles.
   function arrange(op, cin, cout, mode) {
     const positions = op.size * op.size;
     const from = op.kernel;  // conv: (k, k, in, out); conv_transpose: (k, k, out, in)
-    const to = new Float32Array(from.length);
+    const to = new Float64Array(from.length);
     for (let p = 0; p < positions; p++) {
       for (let ci = 0; ci < cin; ci++) {
         for (let co = 0; co < cout; co++) {
@@ -203,7 +206,7 @@
     const mode = cout >= 8 ? "outer" : "dot";
     const weights = arrange(op, cin, cout, mode);
     const list = pairs(op, inShape);
-    const out = new Float32Array(op.out[0] * op.out[1] * cout);
+    const out = new Float64Array(op.out[0] * op.out[1] * cout);
     const block = cin * cout;
     return (input) => {
       fillBias(out, op.bias, cout);
@@ -212,6 +215,19 @@
         const ob = list[p] * cout, ib = list[p + 1] * cin, wb = list[p + 2] * block;
         if (mode === "outer") {
           let ci = 0;
+          for (; ci + 7 < cin; ci += 8) {
+            const x0 = input[ib + ci], x1 = input[ib + ci + 1];
+            const x2 = input[ib + ci + 2], x3 = input[ib + ci + 3];
+            const x4 = input[ib + ci + 4], x5 = input[ib + ci + 5];
+            const x6 = input[ib + ci + 6], x7 = input[ib + ci + 7];
+            const w0 = wb + ci * cout, w1 = w0 + cout, w2 = w1 + cout, w3 = w2 + cout;
+            const w4 = w3 + cout, w5 = w4 + cout, w6 = w5 + cout, w7 = w6 + cout;
+            for (let co = 0; co < cout; co++) {
+              out[ob + co] += x0 * W[w0 + co] + x1 * W[w1 + co]
+                + x2 * W[w2 + co] + x3 * W[w3 + co] + x4 * W[w4 + co] + x5 * W[w5 + co]
+                + x6 * W[w6 + co] + x7 * W[w7 + co];
+            }
+          }
           for (; ci + 3 < cin; ci += 4) {
             const x0 = input[ib + ci], x1 = input[ib + ci + 1];
             const x2 = input[ib + ci + 2], x3 = input[ib + ci + 3];
@@ -241,7 +257,7 @@
 
   function dense(op, inShape) {
     const units = op.out[0], inputs = inShape[0];
-    const out = new Float32Array(units);
+    const out = new Float64Array(units);
     return (z) => {
       fillBias(out, op.bias, units);
       const W = op.kernel;

@@ -8,8 +8,10 @@ is tested in test_pipeline_e2e.py.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 
 import keras
+import nbformat
 import numpy as np
 import pytest
 
@@ -22,6 +24,7 @@ from tests.explorer_page import (
     random_decoder,
     write_page,
 )
+from tests.test_build import project  # noqa: F401 (a fixture)
 from zspace.config import ModelConfig
 from zspace.errors import BuildError, ModelError
 from zspace.explorer.bundle import (
@@ -164,3 +167,34 @@ def test_page_decodes_within_2_of_255_of_keras_offline(tmp_path):
     assert events["errors"] == []
     assert all(url.startswith(("file://", "data:")) for url in events["requests"])
     assert any(url.endswith("explorer/wide.js") for url in events["requests"])
+
+
+THIRD = """
+run = zspace.notebook.start(config_file, build_dir, output_dir)
+import pathlib
+folder = pathlib.Path(output_dir) / "extra"
+folder.mkdir()
+(folder / "data.js").write_text("var answer = 42;")
+run.record(third=1)
+"""
+
+
+@pytest.mark.slow
+def test_a_notebooks_site_folder_is_published_beside_the_pages(project,  # noqa: F811
+                                                              executed):
+    from tests.test_build import _build, _notebook
+
+    _notebook(project / "analysis" / "third.ipynb", "", THIRD, {})
+    notebook = nbformat.read(project / "analysis" / "third.ipynb", as_version=4)
+    notebook.metadata["zspace"]["site"] = ["extra"]
+    nbformat.write(notebook, project / "analysis" / "third.ipynb")
+    site = _build(project)
+    assert (site / "extra" / "data.js").read_text() == "var answer = 42;"
+    # No explorer results here: no explorer page and no link to one.
+    assert not (site / "explorer.html").exists()
+    assert "explorer" not in (site / "index.html").read_text()
+    # A lost output folder makes the notebook run again.
+    shutil.rmtree(project / "build" / "smoke" / "notebooks" / "third" / "extra")
+    executed.clear()
+    _build(project)
+    assert executed == ["third"]

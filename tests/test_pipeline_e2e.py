@@ -134,3 +134,7 @@ def test_explorer_runs_the_builds_decoders_offline(smoke_build):
     assert max(errors.values()) <= 2 / 255, errors
     assert events["errors"] == []
     assert all(url.startswith(("file://", "data:")) for url in events["requests"])
+    # The Markdown pages link to it and say that a code host cannot run it.
+    for page in ("index.md", "A-vae-faces.md", "C-fragmentation.md"):
+        text = (site / page).read_text()
+        assert "](explorer.html)" in text and "code host" in text, page
