@@ -19,6 +19,12 @@ The reference, in the same run: Keras' decoder on one z-vector (a traced
 ``tf.function``, its fastest path for single images) and the NumPy reference
 interpreter. Also printed: the size of each bundle and of the whole explorer. No
 timing is asserted anywhere.
+
+``--tfjs FILE`` also times TensorFlow.js on the same architectures in the same page,
+for the choice explained at the top of ``report/explorer.js``; FILE is its bundle,
+e.g. ``package/dist/tf.es2017.min.js`` from ``npm pack @tensorflow/tfjs@4.22.0``.
+Only its CPU backend is timed: the page is opened as a file (no ``.wasm`` fetch) and
+without a GPU.
 """
 
 from __future__ import annotations
@@ -79,6 +85,51 @@ DECODE_TIMES = """(count) => {
 }"""
 
 
+# The decoder of a bundle rebuilt from TensorFlow.js layers (default initial weights:
+# the arithmetic, and so the time, is the same), then timed on one z-vector.
+TFJS_TIMES = """async (count) => {
+    await tf.setBackend("cpu");
+    await tf.ready();
+    const bundle = zspaceExplorer.state.model.bundle;
+    const model = tf.sequential();
+    let first = true;
+    const shape = () => first ? { inputShape: [bundle.z_dim] } : {};
+    for (const op of bundle.ops) {
+        let layer = null;
+        if (op.op === "dense") {
+            layer = tf.layers.dense({ units: op.out[0], useBias: !!op.bias,
+                                      ...shape() });
+        } else if (op.op === "reshape") {
+            layer = tf.layers.reshape({ targetShape: op.out });
+        } else if (op.op === "conv_transpose") {
+            layer = tf.layers.conv2dTranspose({ filters: op.out[2], kernelSize: op.size,
+                strides: op.stride, padding: "same", useBias: !!op.bias });
+        } else if (op.op === "batch_norm") {
+            layer = tf.layers.batchNormalization({ epsilon: op.epsilon });
+        } else if (op.op === "activation" && op.activation === "leaky_relu") {
+            layer = tf.layers.leakyReLU({ alpha: op.alpha });
+        } else if (op.op === "activation") {
+            layer = tf.layers.activation({ activation: op.activation });
+        } else {
+            throw new Error("no TensorFlow.js layer for " + op.op);
+        }
+        model.add(layer);
+        first = false;
+    }
+    const z = tf.randomNormal([1, bundle.z_dim]);
+    model.predict(z).dataSync();
+    const times = [];
+    for (let n = 0; n < count; n++) {
+        const started = performance.now();
+        const y = model.predict(z);
+        y.dataSync();
+        times.push(performance.now() - started);
+        y.dispose();
+    }
+    return times;
+}"""
+
+
 def spread(values: list[float]) -> str:
     """``median (fastest, 95th percentile)``: under other load the median drifts up,
     the fastest run shows what the page needs when it has a core to itself."""
@@ -91,6 +142,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--updates", type=int, default=60)
     parser.add_argument("--loads", type=int, default=3)
+    parser.add_argument("--tfjs", type=Path, help="a TensorFlow.js bundle to time too")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="zspace-explorer-bench-"))
@@ -107,7 +159,7 @@ def main() -> None:
                            numpy_ms(export_decoder(decoder), z, 10))
     page_file = write_page(folder, entries, args.size, n_components=80)
 
-    first, results = [], {}
+    first, results, tfjs = [], {}, {}
     for load in range(args.loads):
         with opened(page_file) as (page, events):
             first.append(page.evaluate("zspaceExplorer.timings.firstImage"))
@@ -122,6 +174,12 @@ def main() -> None:
                                         args.updates)
                 decodes = page.evaluate(DECODE_TIMES, args.updates)
                 results[name] = (compile_ms, updates, decodes)
+            if args.tfjs:
+                page.add_script_tag(path=str(args.tfjs))
+                for entry in entries:
+                    page.evaluate("(name) => zspaceExplorer.chooseModel(name)",
+                                  entry["name"])
+                    tfjs[entry["name"]] = page.evaluate(TFJS_TIMES, 10)
             assert not events["errors"], events["errors"]
 
     print(f"explorer at {args.size} px, headless Chromium, {os.cpu_count()} cores, "
@@ -139,6 +197,12 @@ def main() -> None:
         print(f"{LABELS[name]:8} {entry['bytes'] / 1e6:9.2f} {compile_ms:7.0f} "
               f"{spread(updates):>19} {spread(decodes):>19} {keras:6.1f} "
               f"{numpy:6.1f} {decode / keras:12.2f}")
+    for name, times in tfjs.items():
+        megabytes = args.tfjs.stat().st_size / 1e6
+        ratio = statistics.median(times) / statistics.median(results[name][2])
+        print(f"TensorFlow.js {args.tfjs.name} ({megabytes:.1f} MB), CPU backend, "
+              f"{LABELS[name]}: {spread(times)} ms per decode, {ratio:.1f} times the "
+              "explorer's")
     static = sum((folder / "explorer" / f).stat().st_size
                  for f in ("explorer.js", "explorer.css"))
     page_bytes = page_file.stat().st_size

@@ -2,11 +2,12 @@
  *
  * Why hand-written and not TensorFlow.js: a decoder here is one dense layer and four
  * (transposed) convolutions, about 15 million multiply-adds at 64 px (41 million for
- * the wide AE). Plain loops run that in 10 to 30 ms (benchmarks/explorer.py), in
- * about 20 kB of script. TensorFlow.js's own fast paths do not apply to a report
- * opened as a file: its WebAssembly backend fetch()es a .wasm file (blocked on
- * file://) and its WebGL backend needs a GPU; what is left is its CPU backend, plain
- * JavaScript loops again, behind about a megabyte of library.
+ * the wide AE). The loops below run that in about 10 ms (30 ms for the wide AE) in
+ * 20 kB of script. TensorFlow.js's fast paths do not suit a report opened as a file:
+ * its WebAssembly backend fetch()es a separate .wasm binary, which a file:// page may
+ * not do, and its WebGL backend wants a GPU. Its CPU backend works, but measured on
+ * the same decoders in the same headless Chromium it took 2 to 2.5 times as long per
+ * image, behind a 1.1 MB library (TensorFlow.js 4.22; benchmarks/explorer.py --tfjs).
  *
  * Each model arrives as a script (explorer/<model>.js) that calls
  * zspaceExplorer.register() with its decoder program (zspace/explorer/program.py),
