@@ -37,7 +37,7 @@ WEIGHT_CODE = tuple(f"zspace/models/{module}.py" for module in (
     "judge", "layers", "runtime"))
 # Opt-in speed-ups (``config.speed``): keyed only where one is on, so the keys of
 # models trained without them stay as they were.
-SPEED_CODE = "zspace/models/speed.py"
+SPEED_CODE = ("zspace/models/speed.py", "zspace/models/bn_leaky_relu.cc")
 JUDGE = "judge"
 
 
@@ -100,7 +100,7 @@ def model_spec(name: str, model_config: ModelConfig | JudgeConfig,
         path = Path(model_config.pretrained).expanduser()
         spec["pretrained"] = file_digest(path) if path.is_file() else "missing"
     if uses_speed(model_config, speed):
-        spec["speed"] = {**dataclasses.asdict(speed), "code": code_digest(SPEED_CODE)}
+        spec["speed"] = {**dataclasses.asdict(speed), "code": code_digest(*SPEED_CODE)}
     return spec
 
 
