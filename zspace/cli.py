@@ -2,21 +2,29 @@
 diff | clean.
 
 Exit codes: 0 success, 1 an unexpected error (for diff: a figure changed), 2 bad input
-(configuration, data path, model file, diff side), 3 a failed build step, 130
-interrupted.
+(configuration, data path, model file, diff side), 3 a failed build step, 4 the build
+folder is in use by another process, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
+
+The commands that build (build, data, train, publish-models) hold the lock of
+``build/<profile>/``, write ``build/<profile>/build.log`` and keep everything but
+their progress and messages off the terminal; ``-v`` shows everything live.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from zspace import paths
+from zspace.build import lock
 from zspace.config import Config, load_config
-from zspace.errors import ZspaceError
+from zspace.errors import BuildBusy, ZspaceError
 
 COMMANDS = {
     "build": "prepare data, train or load models, run the notebooks, render the report "
@@ -50,6 +58,10 @@ def _common_options(parser: argparse.ArgumentParser, top: bool) -> None:
     parser.add_argument(
         "-q", "--quiet", action="store_true", default=default(False),
         help="no progress bars")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=default(False),
+        help="show everything live: TensorFlow's notices, the notebook kernels' "
+             "output (otherwise in build/<profile>/build.log)")
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -57,7 +69,8 @@ def make_parser() -> argparse.ArgumentParser:
         prog="pipeline.py",
         description="zspace: build the AE/VAE latent-space article series from a "
                     "data set and a configuration.",
-        epilog="Exit codes: 0 ok, 2 bad input, 3 a build step failed, 130 interrupted.",
+        epilog="Exit codes: 0 ok, 2 bad input, 3 a build step failed, 4 the build "
+               "folder is in use, 130 interrupted, 143 terminated.",
     )
     _common_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -98,22 +111,67 @@ def _diff_options(sub: argparse.ArgumentParser) -> None:
                      help="where the page goes (default: BUILD/diff/<A>-vs-<B>/)")
 
 
+# The commands that write into build/<profile>/: one at a time per folder.
+WORKING = ("build", "data", "train", "publish-models")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: kernels stopped, scratch files removed."""
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     # TensorFlow's C++ start-up notices (oneDNN, CPU features) are noise here; set
     # before anything imports TensorFlow, and inherited by the notebook kernels.
+    # TensorFlow 2.21 prints absl's preamble and the oneDNN notice regardless, so the
+    # working commands also send this process's C++ output to the build log.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = make_parser().parse_args(argv)
     command = args.command or "build"
+    log_file = None
+    with _sigterm_as_interrupt():
+        try:
+            config = load_config(args.config or "default", args.overrides)
+            if command not in WORKING:
+                return HANDLERS[command](config, args)
+            from zspace.build.session import open_session
+
+            folder = paths.build_dir(args.build_dir) / config.name
+            with open_session(folder, capture=True, verbose=args.verbose,
+                              quiet=args.quiet) as session:
+                log_file = session.log.path
+                args.session = session
+                return HANDLERS[command](config, args)
+        except ZspaceError as error:
+            print(f"error: {error}", file=sys.stderr)
+            if log_file is not None and not isinstance(error, BuildBusy):
+                print(f"the build log: {log_file}", file=sys.stderr)
+            return error.exit_code
+        except KeyboardInterrupt as interrupt:
+            print("\ninterrupted: the published report is unchanged; finished stages "
+                  "and trained epochs are kept, and the next run resumes from them",
+                  file=sys.stderr)
+            return 143 if isinstance(interrupt, Terminated) else 130
+        except Exception:
+            if log_file is not None:
+                print(f"the build log: {log_file}", file=sys.stderr)
+            raise
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
     try:
-        config = load_config(args.config or "default", args.overrides)
-        return HANDLERS[command](config, args)
-    except ZspaceError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return error.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_data(config: Config, args: argparse.Namespace) -> int:
@@ -166,7 +224,8 @@ def run_build(config: Config, args: argparse.Namespace) -> int:
     from zspace.build.graph import build
 
     site = build(config, args.build_dir, force=getattr(args, "force", False),
-                 only=tuple(getattr(args, "only", ())), progress=not args.quiet)
+                 only=tuple(getattr(args, "only", ())), progress=not args.quiet,
+                 session=getattr(args, "session", None))
     print(f"report: {site / 'index.html'}")
     return 0
 
@@ -178,6 +237,10 @@ def run_status(config: Config, args: argparse.Namespace) -> int:
     width = max(len(name) for name, _ in rows)
     for name, state in rows:
         print(f"{name:<{width}}  {state}")
+    folder = paths.build_dir(args.build_dir) / config.name
+    holder = lock.holder(folder)
+    if holder is not None:
+        print(f"building now: {lock.describe(holder)}")
     return 0
 
 
@@ -205,6 +268,10 @@ def run_clean(config: Config, args: argparse.Namespace) -> int:
     if not root.exists():
         print(f"nothing to clean: {root} does not exist")
         return 0
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        holder = lock.holder(folder)
+        if holder is not None:
+            raise BuildBusy(lock.busy_message(folder, holder))
     keep = set() if args.all else {"cache"}
     for child in sorted(root.iterdir()):
         if child.name in keep:

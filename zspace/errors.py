@@ -1,7 +1,7 @@
 """One exception base for zspace, with a subclass per kind of failure.
 
 The CLI maps each subclass to an exit code, so a user (or a script) can tell bad input
-(exit 2) from a failing build step (exit 3).
+(exit 2) from a failing build step (exit 3) and from a build folder in use (exit 4).
 """
 
 
@@ -33,3 +33,9 @@ class BuildError(ZspaceError):
     """A build step (a notebook, the report) failed."""
 
     exit_code = 3
+
+
+class BuildBusy(ZspaceError):
+    """Another process is building in the same build folder (it holds the lock)."""
+
+    exit_code = 4

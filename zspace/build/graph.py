@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -32,6 +33,7 @@ from zspace.build.runner import (
     run_notebooks,
     stage_status,
 )
+from zspace.build.session import Session, interrupt_deferred, open_session
 from zspace.build.state import StageKey, write_json_atomic
 from zspace.config import Config
 from zspace.errors import BuildError, ConfigError
@@ -45,7 +47,8 @@ PROVENANCE = "provenance.json"
 
 
 def build(config: Config, build_root: Path | None = None, *, force: bool = False,
-          only: tuple[str, ...] = (), progress: bool = True) -> Path:
+          only: tuple[str, ...] = (), progress: bool = True,
+          session: Session | None = None) -> Path:
     """Build the report of ``config``; return the published site folder.
 
     Args:
@@ -55,20 +58,38 @@ def build(config: Config, build_root: Path | None = None, *, force: bool = False
         only: Stage names to consider (notebook names, ``report``); others are
             skipped even if stale. Empty: every stage.
         progress: Progress lines and bars on stderr.
+        session: An open session of ``build/<profile>/`` (the command line opens
+            one to capture its own output); None: the build opens its own.
 
     Raises:
         ConfigError: Unknown notebook parameter or stage name (before anything runs).
         DataError, ModelError: Bad data path or model file.
+        BuildBusy: Another process is building in ``build/<profile>/``.
         BuildError: A notebook or the report failed; the published site is untouched.
+        KeyboardInterrupt: Ctrl-C; kernels are stopped, scratch files removed, the
+            published site untouched, and finished stages kept for the next build.
     """
     b = Build(config, paths.build_dir(build_root), progress)
     specs = discover(config, b.analysis)
     parameters = {s.name: nb.resolve_parameters(s, config.notebooks.get(s.name, {}))
                   for s in specs}
     _check_only(only, specs)
+    opened = (contextlib.nullcontext(session) if session is not None
+              else open_session(b.root, quiet=not progress))
+    with opened as b.session:
+        started = time.perf_counter()
+        site, done = _stages(b, specs, parameters, force, only)
+        b.say(f"built in {_duration(time.perf_counter() - started)}: {done}; "
+              f"log {b.session.log.path}")
+        return site
+
+
+def _stages(b: Build, specs, parameters, force: bool,
+            only: tuple[str, ...]) -> tuple[Path, str]:
+    """Run the stages; return the site and a summary of what ran."""
     b.root.mkdir(parents=True, exist_ok=True)
     config_file = b.root / "config.json"
-    write_json_atomic(config_file, config.to_dict())
+    write_json_atomic(config_file, b.config.to_dict())
 
     dataset_hash = _timed(b, "data", lambda: _data_stage(b))
     needed = sorted({m for s in specs for m in s.models})
@@ -93,17 +114,24 @@ def build(config: Config, build_root: Path | None = None, *, force: bool = False
                 if len(failures) > 1 else "")
         raise BuildError(f"{failures[0]}{more}\nthe published report is unchanged")
 
+    done = f"{len(jobs)} of {len(specs)} notebooks run"
     report_key = _report_key(b, specs, keys)
     site = b.root / "site"
     if (not jobs and b.state.is_fresh(REPORT_STAGE, report_key) and site.is_dir()
             and not (force and (not only or REPORT_STAGE in only))):
         b.say("report: fresh")
-        return site
+        return site, f"{done}, report fresh"
     started = time.perf_counter()
     _publish(b, specs, parameters, keys, dataset_hash, model_keys, report_key)
     b.state.record(REPORT_STAGE, report_key, time.perf_counter() - started)
     b.say("report: rendered and published")
-    return site
+    return site, f"{done}, report published"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    return f"{int(seconds // 60)} min {seconds % 60:02.0f} s"
 
 
 def _check_only(only: tuple[str, ...], specs: list[nb.NotebookSpec]) -> None:
@@ -145,25 +173,32 @@ def _models_stage(b: Build, names: list[str]) -> dict[str, str]:
 
         dataset = load_dataset(b.config.data, b.build_root, progress=False)
         for name in missing:
-            b.say(f"model {name}: {_model_source(b.config, name, dataset.card)}")
+            b.say(f"model {name}: "
+                  f"{_model_source(b.config, name, dataset.card, b.build_root)}")
             keys[name] = train_or_load_named(name, b.config, dataset, b.build_root,
                                              b.progress).key
     return keys
 
 
-def _model_source(config: Config, name: str, card) -> str:
+def _model_source(config: Config, name: str, card, build_root: Path) -> str:
     """What the models stage is about to do for ``name``: load or train, and why."""
     from zspace.models import keys, published
+    from zspace.models.artifacts import is_intact
 
     spec = keys.model_spec(name, keys.model_config_for(name, config), config.train,
-                           card)
+                           card, config.speed)
+    key = keys.artifact_key(spec)
+    # find_artifacts found no intact artifact; one whose folder exists is damaged.
+    cached = paths.model_cache_dir(build_root) / f"{name}-{key}"
+    damaged = (" (its cached artifact is damaged and is rebuilt)"
+               if cached.exists() and not is_intact(cached) else "")
     folder = published.folder_for(config)
     try:
-        found = published.find(folder, name, spec, keys.artifact_key(spec))
+        found = published.find(folder, name, spec, key)
     except published.Unusable as error:
-        return f"training ({error})"
-    return (f"loading the published weights from {folder}" if found
-            else "training")
+        return f"training ({error}){damaged}"
+    return (f"loading the published weights from {folder}{damaged}" if found
+            else f"training{damaged}")
 
 
 def _report_key(b: Build, specs, keys: dict[str, StageKey]) -> StageKey:
@@ -190,6 +225,15 @@ def _folder_digest(folder: Path) -> str:
 
 def _publish(b: Build, specs, parameters, keys, dataset_hash, model_keys, report_key):
     staging = b.root / ".site.staging"
+    try:
+        _assemble_and_swap(b, staging, specs, parameters, keys, dataset_hash,
+                           model_keys, report_key)
+    finally:  # after a failure or Ctrl-C, the half-made site goes
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _assemble_and_swap(b: Build, staging: Path, specs, parameters, keys, dataset_hash,
+                       model_keys, report_key):
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "figures").mkdir(parents=True)
     (staging / "notebooks").mkdir()
@@ -212,10 +256,12 @@ def _publish(b: Build, specs, parameters, keys, dataset_hash, model_keys, report
                "provenance": _provenance(b, report_key),
                "notebook_keys": {name: key.digest for name, key in keys.items()}}
     render_site(staging, context, Links(), b.templates)
-    swap_in(staging, b.root / "site")
-    build_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{report_key.digest[:8]}"
-    archive(b.root / "site" / "figures", paths.build_dir(b.build_root) / "archive"
-            / b.config.name, build_id, b.config.build.keep_archives)
+    # Ctrl-C waits until the published site and its archive are whole.
+    with interrupt_deferred():
+        swap_in(staging, b.root / "site")
+        build_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{report_key.digest[:8]}"
+        archive(b.root / "site" / "figures", paths.build_dir(b.build_root)
+                / "archive" / b.config.name, build_id, b.config.build.keep_archives)
     if b.config.build.publish:
         _publish_to_repository(b.root / "site", context, manifest, b.templates)
 
@@ -254,9 +300,21 @@ def _publish_to_repository(site: Path, context: dict, manifest: dict,
                            templates: Path) -> None:
     """Copy figures and Markdown articles of the default profile into the repository."""
     staging = paths.ROOT / ".figures.staging"
+    articles = paths.ROOT / ".articles.staging"
+    try:
+        _stage_repository(site, context, manifest, templates, staging, articles)
+        with interrupt_deferred():
+            swap_in(staging, paths.FIGURES)
+            swap_in(articles, paths.ARTICLES)
+    finally:  # after a failure or Ctrl-C, nothing half-made stays in the checkout
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(articles, ignore_errors=True)
+
+
+def _stage_repository(site: Path, context: dict, manifest: dict, templates: Path,
+                      staging: Path, articles: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
     copy_figures(site / "figures", staging, manifest)
-    articles = paths.ROOT / ".articles.staging"
     shutil.rmtree(articles, ignore_errors=True)
     articles.mkdir()
     # The explorer is HTML only; the committed Markdown points into the built site.
@@ -270,19 +328,21 @@ def _publish_to_repository(site: Path, context: dict, manifest: dict,
         "notebooks": context["notebook_keys"],
         "articles": {p.name: sha256_of(p) for p in sorted(articles.glob("*.md"))},
     })
-    swap_in(staging, paths.FIGURES)
-    swap_in(articles, paths.ARTICLES)
 
 
 def status(config: Config, build_root: Path | None = None) -> list[tuple[str, str]]:
     """Each stage and ``fresh`` or ``stale: why``, without running anything."""
     from zspace.data import cache_key
-    from zspace.data.cache import load_entry
+    from zspace.data.cache import DamagedEntry, open_entry
     b = Build(config, paths.build_dir(build_root), progress=False)
     specs = discover(config, b.analysis)
-    entry = load_entry(paths.data_cache_dir(b.build_root)
-                       / f"{config.data.source}-{cache_key(config.data)}")
-    rows = [("data", "fresh" if entry else "stale: not prepared")]
+    try:
+        entry = open_entry(paths.data_cache_dir(b.build_root)
+                           / f"{config.data.source}-{cache_key(config.data)}")
+        data_state = "fresh" if entry else "stale: not prepared"
+    except DamagedEntry as error:
+        entry, data_state = None, f"stale: cache entry damaged ({error})"
+    rows = [("data", data_state)]
     needed = sorted({m for s in specs for m in s.models})
     model_keys, missing = {}, needed
     if entry and needed:

@@ -16,8 +16,13 @@ notebook writes its figures and ``results.json``).
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
+import shutil
+import signal
+import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +32,7 @@ import papermill
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import default
 
+from zspace.build.session import relevant_lines
 from zspace.errors import BuildError, ConfigError
 
 RESERVED = ("config_file", "build_dir", "output_dir")
@@ -149,12 +155,99 @@ def _same_kind(value: Any, example: Any) -> bool:
     return type(value) is type(example)
 
 
+class Kernels:
+    """The notebook kernels of one build: where they write, and a switch to stop them.
+
+    Args:
+        scratch: A folder for the kernels' temporary files (``tmp/``, their
+            ``TMPDIR``) and captured output (``<notebook>.out``); None: the system's
+            temporary folder, and nothing captured.
+        capture: Write each kernel's standard output and error (TensorFlow's C++
+            notices, ipykernel's log) to a file instead of this process's terminal.
+        socket_dir: Where the per-kernel folders of Unix sockets go; a socket path
+            has at most 107 bytes, so a short one (default: the temporary folder).
+    """
+
+    def __init__(self, scratch: Path | None = None, capture: bool = True,
+                 socket_dir: Path | None = None):
+        self.scratch = scratch
+        self.capture = capture and scratch is not None
+        self.socket_dir = socket_dir
+        self.stopped = False
+        self._lock = threading.Lock()
+        self._pids: set[int] = set()
+        self._socket_folders: set[str] = set()
+        if scratch is not None:
+            (scratch / "tmp").mkdir(parents=True, exist_ok=True)
+
+    def output_file(self, name: str) -> Path | None:
+        """The file that captures notebook ``name``'s kernel output, if captured."""
+        return self.scratch / f"{name}.out" if self.capture else None
+
+    def environment(self, env: dict[str, str] | None) -> dict[str, str]:
+        env = dict(os.environ if env is None else env)
+        if self.scratch is not None:
+            env["TMPDIR"] = str(self.scratch / "tmp")
+        # Read by TensorFlow's C++ side as it loads; absl prints its preamble anyway.
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        return env
+
+    def socket_folder(self) -> str:
+        folder = tempfile.mkdtemp(prefix="zspace-kernel-", dir=self.socket_dir)
+        with self._lock:
+            self._socket_folders.add(folder)
+        return folder
+
+    def started(self, pid: int) -> None:
+        with self._lock:
+            if self.stopped:
+                _kill_group(pid)
+            else:
+                self._pids.add(pid)
+
+    def ended(self, pid: int | None, socket_folder: str | None) -> None:
+        with self._lock:
+            self._pids.discard(pid)
+            self._socket_folders.discard(socket_folder)
+        if socket_folder:
+            shutil.rmtree(socket_folder, ignore_errors=True)
+
+    def stop(self) -> None:
+        """Kill every running kernel (with its children) and any started later."""
+        with self._lock:
+            self.stopped = True
+            pids = list(self._pids)
+        for pid in pids:
+            _kill_group(pid)
+
+    def close(self) -> None:
+        """Remove the socket folders of kernels that did not clean up after
+        themselves."""
+        with self._lock:
+            folders, self._socket_folders = self._socket_folders, set()
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _kill_group(pid: int) -> None:
+    # jupyter_client starts each kernel in a session of its own: its process group
+    # holds the kernel and whatever it started.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
 class IsolatedKernelManager(AsyncKernelManager):
     """A kernel that talks over Unix sockets in a private folder, not TCP ports.
 
     Kernels started at the same moment pick their TCP ports independently and can
     collide; with IPC sockets in a fresh folder per kernel there is nothing to share.
+    The folder is removed when the kernel is cleaned up. :func:`execute` subclasses
+    it per notebook to set ``kernels`` and ``output_file``.
     """
+
+    kernels: Kernels | None = None
+    output_file: Path | None = None
+    _socket_folder: str | None = None
 
     @default("transport")
     def _default_transport(self) -> str:
@@ -162,36 +255,92 @@ class IsolatedKernelManager(AsyncKernelManager):
 
     @default("ip")
     def _default_ip(self) -> str:
-        return os.path.join(tempfile.mkdtemp(prefix="zspace-kernel-"), "kernel")
+        self._socket_folder = (self.kernels or Kernels()).socket_folder()
+        return os.path.join(self._socket_folder, "kernel")
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+        kernels = self.kernels or Kernels()
+        kw["env"] = kernels.environment(kw.get("env"))
+        stream = None
+        if self.output_file is not None:
+            stream = open(self.output_file, "ab")  # noqa: SIM115 (the child's copy)
+            kw.update(stdout=stream, stderr=subprocess.STDOUT)
+        try:
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+        finally:
+            if stream is not None:
+                stream.close()
+        kernels.started(self.provisioner.pid)
+
+    async def _async_interrupt_kernel(self) -> None:
+        # jupyter_client interrupts (SIGINT) every kernel before shutting it down, in
+        # case a cell is still running. papermill shuts a kernel down only after its
+        # last cell, so the signal finds it idle or handling the shutdown request,
+        # and ipykernel logs "KeyboardInterrupt caught in kernel" on a good build.
+        if self.shutting_down:
+            return
+        await super()._async_interrupt_kernel()
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        pid = getattr(self.provisioner, "pid", None)
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart:
+            (self.kernels or Kernels()).ended(pid, self._socket_folder)
 
 
-def execute(spec: NotebookSpec, parameters: dict[str, Any], output: Path) -> None:
+def execute(spec: NotebookSpec, parameters: dict[str, Any], output: Path,
+            kernels: Kernels | None = None) -> None:
     """Run one notebook with papermill; the executed copy is written to ``output``.
 
     No working folder is passed: papermill changes the process's working folder for
     that, which races when notebooks run in parallel threads. Notebooks write only to
     the absolute ``output_dir`` they are given.
 
+    Args:
+        spec: The notebook.
+        parameters: Its parameters, reserved ones included.
+        output: Where the executed notebook goes.
+        kernels: The build's kernels (scratch folder, output capture, stop switch);
+            None: a kernel with the system's temporary folder, output not captured.
+
     Raises:
         BuildError: A cell failed; the message names the notebook, the cell and the
-            error, and points at the executed notebook kept for inspection.
+            error, points at the executed notebook kept for inspection, and quotes
+            the kernel's last lines of captured output that are not known noise.
     """
     output.parent.mkdir(parents=True, exist_ok=True)
+    kernels = kernels or Kernels()
+    captured = kernels.output_file(spec.name)
+    manager = type("IsolatedKernelManager", (IsolatedKernelManager,),
+                   {"kernels": kernels, "output_file": captured})
     try:
         papermill.execute_notebook(
             str(spec.path), str(output), parameters=parameters,
             kernel_name="python3", progress_bar=False,
-            kernel_manager_class=IsolatedKernelManager)
+            kernel_manager_class=manager)
     except papermill.PapermillExecutionError as error:
         number, first_line = _source_cell(output, error.cell_index)
         raise BuildError(
             f"notebook {spec.path.name} failed in cell {number} ({first_line!r}): "
             f"{error.ename}: {error.evalue}\n"
-            f"  the executed notebook is kept at {output}") from None
+            f"  the executed notebook is kept at {output}"
+            f"{_kernel_output(captured)}") from None
     except Exception as error:  # the kernel died or could not start
         raise BuildError(f"notebook {spec.path.name} could not run: "
                          f"{type(error).__name__}: {error}\n"
-                         f"  the executed notebook is kept at {output}") from None
+                         f"  the executed notebook is kept at {output}"
+                         f"{_kernel_output(captured)}") from None
+
+
+def _kernel_output(captured: Path | None) -> str:
+    """The kernel's last relevant lines of output, indented, for an error message."""
+    if captured is None or not captured.is_file():
+        return ""
+    lines = relevant_lines(captured.read_text(errors="replace"))
+    if not lines:
+        return ""
+    return ("\n  the kernel's last lines of output (all of it is in build.log):\n"
+            + "\n".join(f"    {line}" for line in lines))
 
 
 def _source_cell(executed: Path, index: int) -> tuple[int, str]:

@@ -150,7 +150,10 @@ def render_site(site: Path, context: dict[str, Any], links: Links,
             try:
                 text = env.get_template(template).render(**context)
                 if as_html:
-                    body = Markup(markdown.markdown(text, extensions=["tables"]))
+                    # md_in_html: Markdown inside <details markdown="1"> (the
+                    # index folds its long tables away).
+                    body = Markup(markdown.markdown(
+                        text, extensions=["tables", "md_in_html"]))
                     text = env.get_template("layout.html.j2").render(
                         body=body, nav=nav, current=stem, **context)
             except jinja2.UndefinedError as error:

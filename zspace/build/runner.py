@@ -7,16 +7,18 @@ and because its outputs feed the keys of later stages, so does everything after 
 
 from __future__ import annotations
 
+import queue
 import shutil
 import sys
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from zspace import paths
 from zspace.build import notebooks as nb
+from zspace.build.session import Session
 from zspace.build.state import BuildState, StageKey, describe_change
 from zspace.config import Config
 from zspace.errors import BuildError, ConfigError
@@ -36,6 +38,7 @@ def notebook_code() -> list[Path]:
 
 
 REPORT_STAGE = "report"
+_say_lock = threading.Lock()
 
 
 @dataclass
@@ -47,6 +50,7 @@ class Build:
     progress: bool = True
     timings: dict[str, float] = field(default_factory=dict)
     card: dict[str, Any] = field(default_factory=dict)  # the dataset card, once known
+    session: Session | None = None  # the lock, log and scratch folder, while building
 
     @property
     def root(self) -> Path:
@@ -65,8 +69,20 @@ class Build:
         return BuildState(self.root / "state.json")
 
     def say(self, message: str) -> None:
+        """A progress line: on the terminal (unless quiet) and in the build log."""
+        if self.session is not None:
+            self.session.log.line(message)
         if self.progress:
-            print(message, file=sys.stderr, flush=True)
+            with _say_lock:  # one write per line: notebook threads print at once
+                sys.stderr.write(message + "\n")
+                sys.stderr.flush()
+
+    def kernels(self) -> nb.Kernels:
+        """Kernels that use the session's scratch folder and capture their output."""
+        if self.session is None:
+            return nb.Kernels()
+        return nb.Kernels(self.session.scratch, self.session.capture_kernels,
+                          self.session.system_tmp)
 
 
 def discover(config: Config, folder: Path) -> list[nb.NotebookSpec]:
@@ -107,9 +123,19 @@ def notebook_outputs_exist(build: Build, spec: nb.NotebookSpec) -> bool:
 
 def run_notebooks(build: Build, jobs: list[tuple[nb.NotebookSpec, dict, StageKey]],
                   config_file: Path) -> list[BuildError]:
-    """Execute notebooks, several at once; return the failures (others are recorded)."""
+    """Execute notebooks, several at once; return the failures (others are recorded).
+
+    On Ctrl-C every kernel is killed, the unfinished notebooks' working folders are
+    removed, and ``KeyboardInterrupt`` is raised again within seconds; notebooks that
+    finished before it are recorded and will not run again.
+    """
     state = build.state
     failures: list[BuildError] = []
+    crashes: list[BaseException] = []
+    kernels = build.kernels()
+    pending: queue.SimpleQueue = queue.SimpleQueue()
+    for job in jobs:
+        pending.put(job)
 
     def one(job):
         spec, parameters, key = job
@@ -124,13 +150,19 @@ def run_notebooks(build: Build, jobs: list[tuple[nb.NotebookSpec, dict, StageKey
         injected = {"config_file": str(config_file), "build_dir": str(build.build_root),
                     "output_dir": str(running)}
         try:
-            nb.execute(spec, {**parameters, **injected}, running / spec.path.name)
+            nb.execute(spec, {**parameters, **injected}, running / spec.path.name,
+                       kernels)
             _check_figures(spec, running)
         except BuildError as error:
+            if kernels.stopped:  # interrupted: no record, no .failed folder
+                shutil.rmtree(running, ignore_errors=True)
+                return
             running.rename(failed)
             failures.append(BuildError(str(error).replace(str(running), str(failed))))
             build.say(f"  notebook {spec.name}: FAILED")
             return
+        finally:
+            _log_kernel_output(build, kernels, spec.name)
         shutil.rmtree(final, ignore_errors=True)
         running.rename(final)
         seconds = time.perf_counter() - started
@@ -139,10 +171,55 @@ def run_notebooks(build: Build, jobs: list[tuple[nb.NotebookSpec, dict, StageKey
         build.timings[f"notebook {spec.name}"] = seconds
         build.say(f"  notebook {spec.name}: done in {seconds:.1f} s")
 
+    def worker():
+        while not kernels.stopped:
+            try:
+                job = pending.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                one(job)
+            except BaseException as error:  # a bug: re-raised in the main thread
+                crashes.append(error)
+                return
+
     workers = max(1, min(build.config.build.parallel_notebooks, len(jobs)))
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(one, jobs))
+    # Daemon threads: a kernel that will not die cannot keep the process alive.
+    threads = [threading.Thread(target=worker, daemon=True,
+                                name=f"zspace-notebooks-{i}") for i in range(workers)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            while thread.is_alive():  # short waits: Ctrl-C is seen between them
+                thread.join(0.2)
+    except KeyboardInterrupt:
+        _stop(build, kernels, threads)
+        raise
+    finally:
+        kernels.close()
+    if crashes:
+        raise crashes[0]
     return failures
+
+
+def _stop(build: Build, kernels: nb.Kernels, threads: list[threading.Thread]) -> None:
+    """Kill the kernels, wait briefly for the workers, remove unfinished folders."""
+    kernels.stop()
+    deadline = time.monotonic() + 15
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    for running in (build.root / "notebooks").glob("*.running"):
+        shutil.rmtree(running, ignore_errors=True)
+
+
+def _log_kernel_output(build: Build, kernels: nb.Kernels, name: str) -> None:
+    captured = kernels.output_file(name)
+    if captured is None or not captured.exists():
+        return
+    if build.session is not None:
+        build.session.log.append_output(f"notebook {name}", captured)
+    captured.unlink(missing_ok=True)
 
 
 def _check_figures(spec: nb.NotebookSpec, folder: Path) -> None:

@@ -6,17 +6,20 @@ Each returns a :class:`Dataset`; :func:`load_dataset` adds a cache in front of t
 from __future__ import annotations
 
 import dataclasses
+import logging
 import sys
 import time
 from pathlib import Path
 
 from zspace import paths
 from zspace.config import DataConfig, digest_of
-from zspace.data.cache import load_entry, save_entry
+from zspace.data.cache import DamagedEntry, open_entry, save_entry
 from zspace.data.dataset import Dataset, DatasetCard, content_hash
 from zspace.versioning import code_digest
 
 __all__ = ["Dataset", "DatasetCard", "cache_key", "content_hash", "load_dataset"]
+
+log = logging.getLogger(__name__)
 
 
 def cache_key(config: DataConfig) -> str:
@@ -68,7 +71,12 @@ def load_dataset(
         DataError: The source path is missing or not laid out as expected.
     """
     folder = paths.data_cache_dir(build_root) / f"{config.source}-{cache_key(config)}"
-    cached = load_entry(folder)
+    try:
+        cached = open_entry(folder)
+    except DamagedEntry as error:
+        log.warning("the data cache entry %s is damaged (%s); preparing it again",
+                    folder, error)
+        cached = None
     if cached is not None:
         return cached
     started = time.perf_counter()

@@ -20,26 +20,52 @@ from zspace.data.dataset import Dataset, DatasetCard
 _ARRAYS = ("train", "test", "train_attributes", "test_attributes")
 
 
+class DamagedEntry(Exception):
+    """A cache entry whose files cannot be what its card says (truncated, removed)."""
+
+
 def load_entry(folder: Path) -> Dataset | None:
-    """Open a cache entry, or return None if it is missing or incomplete.
+    """Open a cache entry, or return None if it is missing or damaged.
 
     Arrays are memory-mapped read-only, so opening even the CelebA-scale cache takes
     well under a second; pages are read as the training pipeline touches them.
     """
-    card_file = folder / "card.json"
-    if not card_file.is_file():
+    try:
+        return open_entry(folder)
+    except DamagedEntry:
+        return None
+
+
+def open_entry(folder: Path) -> Dataset | None:
+    """Open a cache entry; None if there is none.
+
+    The checks cost no reading of pixels: the card must parse, the train and test
+    arrays must be there, each file must be as long as its header says (a truncated
+    file fails to memory-map), and the arrays must hold the card's image counts at
+    its resolution.
+
+    Raises:
+        DamagedEntry: The folder exists but fails a check; the message says which.
+    """
+    if not folder.exists():
         return None
     try:
-        card = DatasetCard.from_dict(json.loads(card_file.read_text()))
+        card = DatasetCard.from_dict(json.loads((folder / "card.json").read_text()))
         arrays = {
             name: np.load(folder / f"{name}.npy", mmap_mode="r")
             if (folder / f"{name}.npy").exists() else None
             for name in _ARRAYS
         }
-    except (OSError, ValueError, KeyError):
-        return None
-    if arrays["train"] is None or arrays["test"] is None:
-        return None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise DamagedEntry(f"{type(error).__name__}: {error}") from None
+    for name, count in (("train", card.num_train), ("test", card.num_test)):
+        array = arrays[name]
+        expected = (count, card.image_size, card.image_size, 3)
+        if array is None:
+            raise DamagedEntry(f"{name}.npy is missing")
+        if array.shape != expected:
+            raise DamagedEntry(f"{name}.npy holds {array.shape}, the card says "
+                               f"{expected}")
     return Dataset(card=card, **arrays)
 
 
