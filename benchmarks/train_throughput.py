@@ -22,11 +22,13 @@ and dense layers) by those of a 4096 x 4096 matmul of the row's precision in the
 same run. zspace and zspace+speed start from the same weights and see the same
 batches, so their epoch losses show what the speed-ups change.
 
-Then, at 64 px float32: every option alone against zspace (a second plain zspace
-model gives the noise floor of both time and loss); one epoch of the input pipeline
-alone against a training step; and where a step's time goes, by kind of op, before
-and after the speed-ups (TensorFlow's profiler, ops run one at a time so that their
-times add up). Prints numbers only: no timing is asserted anywhere.
+Then, at 64 px: every option alone against float32 zspace (a second plain zspace
+model gives the noise floor of both time and loss), and mixed bfloat16 with and
+without them, whose losses show how far bfloat16 moves training off the float32
+path; one epoch of the input pipeline alone against a training step; and where a
+step's time goes, by kind of op, before and after the speed-ups (TensorFlow's
+profiler, ops run one at a time so that their times add up). Prints numbers only:
+no timing is asserted anywhere.
 """
 
 from __future__ import annotations
@@ -150,6 +152,9 @@ def run_worker(task: dict) -> dict:
                     "all four": dict.fromkeys(OPTIONS, True)}
         fits = {name: zspace_run(data, "float32", speed)[1]
                 for name, speed in variants.items()}
+        # bfloat16 on the same weights and batches: how far its losses move.
+        fits["mixed_bfloat16"] = zspace_run(data, "mixed_bfloat16")[1]
+        fits["bfloat16 + all"] = zspace_run(data, "mixed_bfloat16", SPEED)[1]
         return alternate(fits, images, task["rounds"])
     precision = task["precision"]
     # zspace first: the reference sets Keras' global mixed-precision policy.
@@ -373,8 +378,10 @@ def matmul_peak(n: int = 4096) -> dict:
     return peaks
 
 
-KINDS = (("convolutions", ("Conv2D",)), ("batch norm", ("FusedBatchNorm",)),
-         ("leaky ReLU", ("LeakyRelu",)), ("dense layers", ("MatMul",)),
+KINDS = (("convolutions", ("Conv2D",)),
+         ("batch norm, leaky ReLU", ("FusedBatchNorm", "LeakyRelu",
+                                     "BatchNormLeakyRelu")),
+         ("dense layers", ("MatMul",)),
          ("optimizer", ("ResourceApply",)))
 
 
@@ -437,7 +444,8 @@ def _op_kinds(space, steps: int) -> dict:
 
 
 def print_options(run: dict) -> None:
-    print("\neach option alone against zspace (64 px, float32, oneDNN on):")
+    print("\neach option alone against zspace (64 px, float32 unless named, oneDNN "
+          "on):")
     print(f"  {'':<16}{'img/s':>7}{'ratio':>7}{'cpu ms/img':>12}{'ratio':>7}"
           f"{'epoch loss vs zspace':>22}")
     base_rate, base_cpu = max(run["zspace"]), min(run["cpu"]["zspace"])
