@@ -7,6 +7,7 @@ use notebooks without models so that each build takes seconds.
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -170,6 +171,36 @@ def test_failing_notebook_keeps_the_published_report(project, executed):
     assert kept.is_file() and str(kept) in message
     after = {p: p.read_bytes() for p in site.rglob("*") if p.is_file()}
     assert after == before
+
+
+# C-level output of a kernel, then its death: what a crashing native library does.
+CRASH = """
+import os
+os.write(2, b"native library: out of cheese\\n")
+if crash:
+    os._exit(3)
+"""
+
+
+def test_a_dying_kernel_shows_its_output_and_leaves_no_files(project, monkeypatch):
+    system_tmp = project / "system-tmp"
+    system_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(system_tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
+    _notebook(project / "analysis" / "third.ipynb", "crash = True", CRASH, {})
+    with pytest.raises(BuildError) as failure:
+        _build(project)
+    message = str(failure.value)
+    assert "notebook third.ipynb could not run" in message
+    assert "native library: out of cheese" in message
+    folder = project / "build" / "smoke"
+    log = (folder / "build.log").read_text()
+    assert "[notebook third] native library: out of cheese" in log
+    assert "notebook first: done" in log
+    # No kernel socket folder, no temporary file, no scratch folder, no lock.
+    assert list(system_tmp.iterdir()) == []
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "build.log", "config.json", "notebooks", "state.json"]
 
 
 def test_force_and_only(project, executed):

@@ -40,7 +40,7 @@ SCRATCH = ".tmp"
 # start-up preamble and its INFO lines (oneDNN, CPU features).
 NOISE = (
     re.compile(r"^WARNING: All log messages before absl::InitializeLog\(\) is called"),
-    re.compile(r"^I\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [\w.]+:\d+\] "),
+    re.compile(r"^I\d{4} [\d:.]+\s+\d+ [\w.]+:\d+\] "),
     re.compile(r"^(This TensorFlow binary is optimized|To enable the following "
                r"instructions)"),
 )
