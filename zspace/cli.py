@@ -148,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"the build log: {log_file}", file=sys.stderr)
             return error.exit_code
         except KeyboardInterrupt as interrupt:
-            print("\ninterrupted: the published report is unchanged; finished stages "
+            what = "terminated" if isinstance(interrupt, Terminated) else "interrupted"
+            print(f"\n{what}: the published report is unchanged; finished stages "
                   "and trained epochs are kept, and the next run resumes from them",
                   file=sys.stderr)
             return 143 if isinstance(interrupt, Terminated) else 130
