@@ -115,6 +115,8 @@ def _stages(b: Build, specs, parameters, force: bool,
         raise BuildError(f"{failures[0]}{more}\nthe published report is unchanged")
 
     done = f"{len(jobs)} of {len(specs)} notebooks run"
+    if b.models_made:
+        done = f"{len(b.models_made)} of {len(needed)} models made, {done}"
     report_key = _report_key(b, specs, keys)
     site = b.root / "site"
     if (not jobs and b.state.is_fresh(REPORT_STAGE, report_key) and site.is_dir()
@@ -173,6 +175,7 @@ def _models_stage(b: Build, names: list[str]) -> dict[str, str]:
 
         dataset = load_dataset(b.config.data, b.build_root, progress=False)
         for name in missing:
+            b.models_made.append(name)
             b.say(f"model {name}: "
                   f"{_model_source(b.config, name, dataset.card, b.build_root)}")
             keys[name] = train_or_load_named(name, b.config, dataset, b.build_root,

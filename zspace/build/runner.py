@@ -51,6 +51,7 @@ class Build:
     timings: dict[str, float] = field(default_factory=dict)
     card: dict[str, Any] = field(default_factory=dict)  # the dataset card, once known
     session: Session | None = None  # the lock, log and scratch folder, while building
+    models_made: list[str] = field(default_factory=list)  # trained or loaded anew
 
     @property
     def root(self) -> Path:
