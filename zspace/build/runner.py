@@ -25,9 +25,11 @@ from zspace.errors import BuildError, ConfigError
 from zspace.versioning import code_digest
 
 # The library code a notebook's figures depend on; a change re-runs the notebooks.
-# The code a notebook runs: the whole package but the build engine, the figure diff
-# and the command line (which do not change what a notebook computes).
-NOTEBOOK_CODE_EXCLUDED = ("zspace/build/", "zspace/diff/", "zspace/cli.py")
+# The code a notebook runs: the whole package but the build engine, the figure diff,
+# the command line and the opt-in training speed-ups (which change no notebook's
+# result: a model trained with them has a key of its own).
+NOTEBOOK_CODE_EXCLUDED = ("zspace/build/", "zspace/diff/", "zspace/cli.py",
+                          "zspace/models/speed.py")
 
 
 def notebook_code() -> list[Path]:
