@@ -112,3 +112,26 @@ def test_the_own_judge_is_kept_or_retired_by_its_rank_correlation(context, rende
     assert "It is retired from the claims in these articles" in retired
     assert "by its Frechet distance, precision and recall it ranks the sets" in retired
     assert "| 0.2 | no |" in retired and "| 0.9 | yes |" in kept
+
+
+def test_a3_says_which_models_still_improved_above_the_loss_floor(context, render):
+    def stopping(above: dict[str, float]) -> dict:
+        return {"improvement": 0.01, "window": 0.2, "min_epochs": 10, "max_epochs": 60,
+                "bce_floor": 2236.9,
+                "models": {name: {"epochs": 10, "compared_with_epoch": 8,
+                                  "improvement": 0.001, "above_floor": share,
+                                  "mse_improvement": 0.05}
+                           for name, share in above.items()}}
+
+    mixed = render("A", _with(context, stopping=stopping({"AE": 0.075, "VAE": 0.007})))
+    flat = render("A", _with(context, stopping=stopping({"AE": 0.002, "VAE": 0.007})))
+    rising = render("A", _with(context, stopping=stopping({"AE": 0.2, "VAE": 0.3})))
+    assert "a perfect copy would still score 2,237 per image" in mixed
+    assert "removed 7.5 % for the AE and 0.7 % for the VAE" in mixed
+    assert "By this measure the VAE had levelled off, but the AE was still improving" \
+        in mixed
+    assert "By this measure too, the models had levelled off" in flat
+    assert "the models meet the stated rule but had not stopped improving" in rising
+    without = copy.deepcopy(stopping({"AE": 0.2}))
+    del without["bce_floor"], without["models"]["AE"]["above_floor"]
+    assert "perfect copy" not in render("A", _with(context, stopping=without))

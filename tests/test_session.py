@@ -89,3 +89,23 @@ def test_each_session_keeps_the_previous_log(tmp_path):
 ])
 def test_relevant_lines_drop_known_noise_only(text, expected):
     assert session.relevant_lines(text) == expected
+
+
+def test_stopping_the_kernels_kills_an_uncounted_kernel_but_not_other_children():
+    from zspace.build.notebooks import Kernels
+
+    sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
+    # Started like a kernel (a session of its own) but never reported to Kernels.
+    kernel = subprocess.Popen(sleep, start_new_session=True)
+    helper = subprocess.Popen(sleep)
+    try:
+        kernels = Kernels()
+        kernels.close()  # not stopped: leaves every process alone
+        assert kernel.poll() is None and helper.poll() is None
+        kernels.stop()
+        assert kernel.wait(10) == -9
+        assert helper.poll() is None
+    finally:
+        for process in (kernel, helper):
+            process.kill()
+            process.wait()

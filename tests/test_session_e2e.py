@@ -195,7 +195,8 @@ def test_ctrl_c_stops_training_and_notebooks_and_the_next_build_resumes(tree):
     again.wait_for(lambda: done.search(again.output), "a finished notebook")
     again.interrupt()
     assert again.process.returncode == 130, again.output
-    resumed = re.search(rf"wide_ae: resuming after epoch (\d+) of {epochs}", again.output)
+    resumed = re.search(rf"wide_ae: resuming after epoch (\d+) of {epochs}",
+                        again.output)
     assert resumed and 1 <= int(resumed[1]) < epochs, again.output
     finished = set(done.findall(again.output))
     assert _digests(site) == published

@@ -217,16 +217,42 @@ class Kernels:
         with self._lock:
             self.stopped = True
             pids = list(self._pids)
-        for pid in pids:
+        for pid in pids + _session_children():
             _kill_group(pid)
 
     def close(self) -> None:
         """Remove the socket folders of kernels that did not clean up after
-        themselves."""
+        themselves; after :meth:`stop`, kill any kernel still alive."""
+        if self.stopped:
+            # A kernel launched in the instant of Ctrl-C may not have been counted;
+            # left alive, it would write its connection file into the scratch folder
+            # after the build removed it.
+            for pid in _session_children():
+                _kill_group(pid)
         with self._lock:
             folders, self._socket_folders = self._socket_folders, set()
         for folder in folders:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _session_children() -> list[int]:
+    """This process's children that lead a session of their own: its kernels.
+
+    jupyter_client starts every kernel with ``start_new_session``; the data set's
+    worker processes and other helpers stay in this process's session. Linux only
+    (``/proc``); elsewhere the kernels counted by :meth:`Kernels.started` are all.
+    """
+    me, found = os.getpid(), []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # pid (comm) state ppid pgrp session ...; comm may hold spaces.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        pid = int(stat.parent.name)
+        if int(fields[1]) == me and int(fields[3]) == pid:
+            found.append(pid)
+    return found
 
 
 def _kill_group(pid: int) -> None:
