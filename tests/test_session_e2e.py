@@ -38,6 +38,13 @@ NOISE = ("absl::InitializeLog", "oneDNN", "port.cc", "IPKernelApp", "KeyboardInt
 STOP_LIMIT = 30
 
 
+def _as_in_a_terminal() -> None:
+    # A suite started in the background (``nohup ... &``, CI without job control)
+    # ignores SIGINT, children inherit that, and Python then installs no Ctrl-C
+    # handler: the build would run on. A build in a terminal gets the default.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Pipeline:
     """``pipeline.py`` in a child process, its output collected as it comes."""
 
@@ -47,7 +54,8 @@ class Pipeline:
         self.process = subprocess.Popen(
             [sys.executable, str(paths.ROOT / "pipeline.py"), "build", "--config",
              "smoke", "--build-dir", str(build_root), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=paths.ROOT)
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=paths.ROOT,
+            preexec_fn=_as_in_a_terminal)
         self.chunks: list[bytes] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
