@@ -74,7 +74,8 @@ def test_committed_figures_and_articles_come_from_main():
     keys = {}
     for spec in SPECS:
         parameters = nb.resolve_parameters(spec, CONFIG.notebooks.get(spec.name, {}))
-        keys[spec.name] = notebook_key(spec, parameters, dataset_hash, model_keys)
+        keys[spec.name] = notebook_key(spec, parameters, dataset_hash, model_keys,
+                                       CONFIG.build.kernel_threads)
         assert recorded["notebooks"].get(spec.name) == keys[spec.name].digest, (
             f"the committed report's notebook {spec.name} ran other code, parameters "
             "or models than main's")

@@ -109,3 +109,21 @@ def test_stopping_the_kernels_kills_an_uncounted_kernel_but_not_other_children()
         for process in (kernel, helper):
             process.kill()
             process.wait()
+
+
+def test_kernels_get_a_fixed_thread_count_that_keys_their_notebooks(tmp_path):
+    from zspace.build import notebooks as nb
+    from zspace.build.runner import notebook_key
+
+    env = nb.Kernels(threads=1).environment({"OMP_NUM_THREADS": "8", "PATH": "/bin"})
+    assert {env[name] for name in nb.THREAD_VARIABLES} == {"1"}
+    assert env["PATH"] == "/bin"
+    untouched = nb.Kernels().environment({"OMP_NUM_THREADS": "8"})
+    assert untouched["OMP_NUM_THREADS"] == "8"
+    assert "TF_NUM_INTRAOP_THREADS" not in untouched
+
+    notebook = tmp_path / "n.ipynb"
+    notebook.write_text("{}")
+    spec = nb.NotebookSpec(notebook, figures={}, models=(), defaults={})
+    one, two = (notebook_key(spec, {}, "data", {}, n).digest for n in (1, 2))
+    assert one != two

@@ -97,7 +97,8 @@ def _stages(b: Build, specs, parameters, force: bool,
 
     jobs, keys = [], {}
     for spec in specs:
-        key = notebook_key(spec, parameters[spec.name], dataset_hash, model_keys)
+        key = notebook_key(spec, parameters[spec.name], dataset_hash, model_keys,
+                           b.config.build.kernel_threads)
         keys[spec.name] = key
         selected = not only or spec.name in only
         fresh = b.state.is_fresh(f"notebook {spec.name}", key)
@@ -359,7 +360,8 @@ def status(config: Config, build_root: Path | None = None) -> list[tuple[str, st
         params = nb.resolve_parameters(spec, config.notebooks.get(spec.name, {}))
         inputs = {m: model_keys.get(m, "missing") for m in needed}
         keys[spec.name] = notebook_key(spec, params, entry.card.content_hash
-                                       if entry else "missing", inputs)
+                                       if entry else "missing", inputs,
+                                       config.build.kernel_threads)
         rows.append((f"notebook {spec.name}",
                      stage_status(b, f"notebook {spec.name}", keys[spec.name],
                                   notebook_outputs_exist(b, spec))))

@@ -155,6 +155,12 @@ def _same_kind(value: Any, example: Any) -> bool:
     return type(value) is type(example)
 
 
+# What sets the size of each compute thread pool in a kernel: TensorFlow's two pools,
+# OpenMP (oneDNN, scikit-learn's extensions), and the BLAS under NumPy and SciPy.
+THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
+                    "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 class Kernels:
     """The notebook kernels of one build: where they write, and a switch to stop them.
 
@@ -166,11 +172,14 @@ class Kernels:
             notices, ipykernel's log) to a file instead of this process's terminal.
         socket_dir: Where the per-kernel folders of Unix sockets go; a socket path
             has at most 107 bytes, so a short one (default: the temporary folder).
+        threads: Compute threads of each kernel (TensorFlow, OpenMP, BLAS); None:
+            the libraries' own choice, the machine's core count.
     """
 
     def __init__(self, scratch: Path | None = None, capture: bool = True,
-                 socket_dir: Path | None = None):
+                 socket_dir: Path | None = None, threads: int | None = None):
         self.scratch = scratch
+        self.threads = threads
         self.capture = capture and scratch is not None
         self.socket_dir = socket_dir
         self.stopped = False
@@ -190,6 +199,10 @@ class Kernels:
             env["TMPDIR"] = str(self.scratch / "tmp")
         # Read by TensorFlow's C++ side as it loads; absl prints its preamble anyway.
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        if self.threads is not None:
+            # Read once, as the libraries load: the kernel's process is new.
+            for name in THREAD_VARIABLES:
+                env[name] = str(self.threads)
         return env
 
     def socket_folder(self) -> str:

@@ -83,9 +83,9 @@ class Build:
     def kernels(self) -> nb.Kernels:
         """Kernels that use the session's scratch folder and capture their output."""
         if self.session is None:
-            return nb.Kernels()
+            return nb.Kernels(threads=self.config.build.kernel_threads)
         return nb.Kernels(self.session.scratch, self.session.capture_kernels,
-                          self.session.system_tmp)
+                          self.session.system_tmp, self.config.build.kernel_threads)
 
 
 def discover(config: Config, folder: Path) -> list[nb.NotebookSpec]:
@@ -107,11 +107,13 @@ def discover(config: Config, folder: Path) -> list[nb.NotebookSpec]:
 
 
 def notebook_key(spec: nb.NotebookSpec, parameters: dict[str, Any],
-                 dataset_hash: str, model_keys: dict[str, str]) -> StageKey:
+                 dataset_hash: str, model_keys: dict[str, str],
+                 threads: int) -> StageKey:
     return StageKey({
         "notebook": code_digest(spec.path),
         "code": code_digest(*notebook_code()),
         "parameters": parameters,
+        "threads": threads,
         "inputs": {"dataset": dataset_hash,
                    **{f"model {name}": model_keys[name] for name in spec.models}},
     })
