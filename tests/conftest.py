@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zspace.build import graph
-from zspace.build import notebooks as nb
 from zspace.config import load_config
+from zspace.pipeline import engine
+from zspace.pipeline import notebooks as nb
 
 CELEBA_NAMES = [f"{i:06d}.jpg" for i in range(1, 13)]
 ATTRIBUTES = ("Smiling", "Eyeglasses", "Male")
@@ -96,5 +96,5 @@ def executed(monkeypatch):
 def smoke_build(tmp_path_factory):
     """One cold build of the smoke profile per test session: (build root, site)."""
     build_root = tmp_path_factory.mktemp("e2e") / "build"
-    site = graph.build(load_config("smoke"), build_root, progress=True)
+    site = engine.build(load_config("smoke"), build_root, progress=True)
     return build_root, site

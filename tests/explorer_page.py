@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from tests.browser import FLAGS, ensure_chromium
-from zspace.build.explorer import FOLDER, standalone_page
 from zspace.config import ModelConfig
 from zspace.explorer.bundle import Geometry, Start, bundle_object, write_bundle
 from zspace.explorer.program import export_decoder
 from zspace.latent.pca_ellipse import PcaEllipseSampler
+from zspace.site.explorer import FOLDER, standalone_page
 
 LEVEL, FACT = 2.35, 0.7
 

@@ -14,13 +14,13 @@ import nbformat
 import pytest
 
 from zspace import paths
-from zspace.build import graph, runner
-from zspace.build.publish import sha256_of
 from zspace.config import load_config
 from zspace.errors import BuildError, ConfigError
+from zspace.files import sha256_of
+from zspace.pipeline import engine, plan
 
 FIRST = """
-run = zspace.notebook.start(config_file, build_dir, output_dir)
+run = zspace.notebook.start(inputs_file, output_dir)
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -30,7 +30,7 @@ run.save_figure(fig, "X1-line")
 run.record(total=points * scale, label=label)
 """
 SECOND = """
-run = zspace.notebook.start(config_file, build_dir, output_dir)
+run = zspace.notebook.start(inputs_file, output_dir)
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -44,7 +44,7 @@ run.record(bars=bars)
 
 
 def _notebook(path: Path, parameters: str, body: str, figures: dict) -> None:
-    reserved = 'config_file = ""\nbuild_dir = ""\noutput_dir = ""\n'
+    reserved = 'inputs_file = ""\noutput_dir = ""\n'
     cells = [nbformat.v4.new_code_cell(reserved + parameters),
              nbformat.v4.new_code_cell("import zspace.notebook"),
              nbformat.v4.new_code_cell(body)]
@@ -73,7 +73,7 @@ def _templates(folder: Path) -> None:
 def project(tmp_path, monkeypatch):
     # Key the notebooks on the one module they use, so that edits elsewhere in the
     # package (the models, say) do not make these notebooks stale mid-test.
-    monkeypatch.setattr(runner, "notebook_code",
+    monkeypatch.setattr(plan, "notebook_code",
                         lambda: [paths.ROOT / "zspace" / "notebook.py"])
     analysis = tmp_path / "analysis"
     analysis.mkdir()
@@ -104,7 +104,7 @@ def _config(project, *overrides):
 
 
 def _build(project, *overrides, **kwargs):
-    return graph.build(_config(project, *overrides), project / "build",
+    return engine.build(_config(project, *overrides), project / "build",
                        progress=False, **kwargs)
 
 
@@ -130,7 +130,7 @@ def test_noop_rebuild_executes_nothing(project, executed):
     executed.clear()
     _build(project)
     assert executed == []
-    statuses = dict(graph.status(_config(project), project / "build"))
+    statuses = dict(engine.status(_config(project), project / "build"))
     assert set(statuses.values()) == {"fresh"}
 
 
@@ -138,7 +138,7 @@ def test_changed_parameter_reruns_only_its_notebook(project, executed):
     _build(project)
     executed.clear()
     changed = ("notebooks.second.bars=4",)
-    statuses = dict(graph.status(_config(project, *changed), project / "build"))
+    statuses = dict(engine.status(_config(project, *changed), project / "build"))
     assert statuses["notebook second"] == "stale: parameters changed: bars"
     assert statuses["notebook first"] == "fresh"
     assert statuses["report"].startswith("stale: notebooks changed")

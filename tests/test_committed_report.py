@@ -13,15 +13,16 @@ import json
 import pytest
 
 from zspace import paths
-from zspace.build import notebooks as nb
-from zspace.build.graph import PROVENANCE, report_key
-from zspace.build.publish import MANIFEST, sha256_of
-from zspace.build.runner import discover, notebook_key
 from zspace.config import load_config
 from zspace.data import cache_key
 from zspace.data.dataset import DatasetCard
+from zspace.files import sha256_of
 from zspace.models import published
 from zspace.models.keys import artifact_key, file_digest, model_config_for, model_spec
+from zspace.pipeline import notebooks as nb
+from zspace.pipeline.plan import discover, notebook_key
+from zspace.pipeline.state import StageKey
+from zspace.site.publish import MANIFEST, PROVENANCE, report_key_parts
 
 CONFIG = load_config("default")
 SPECS = discover(CONFIG, paths.ANALYSIS)
@@ -79,7 +80,9 @@ def test_committed_figures_and_articles_come_from_main():
         assert recorded["notebooks"].get(spec.name) == keys[spec.name].digest, (
             f"the committed report's notebook {spec.name} ran other code, parameters "
             "or models than main's")
-    expected = report_key(paths.REPORT_TEMPLATES, SPECS, keys, CONFIG.build.publish)
+    expected = StageKey(report_key_parts(
+        paths.REPORT_TEMPLATES, {name: key.digest for name, key in keys.items()},
+        CONFIG.build.publish))
     assert recorded["report_key"] == expected.digest, (
         "the committed articles were rendered by other templates or report code")
 

@@ -18,7 +18,6 @@ from PIL import Image
 
 from tests import test_build as tiny
 from zspace import paths
-from zspace.build import graph, runner
 from zspace.diff import (
     DEFAULT_TOLERANCE,
     DiffError,
@@ -27,6 +26,7 @@ from zspace.diff import (
     open_side,
     summary_text,
 )
+from zspace.pipeline import engine, plan
 
 PROVENANCE = {"notebook": "first", "parameters": {"points": 5}, "models": {"vae": "k1"},
               "dataset": "d1", "code": "c1"}
@@ -322,7 +322,7 @@ def test_cli_exit_codes_table_and_json(tmp_path):
 @pytest.fixture
 def tiny_project(tmp_path, monkeypatch):
     """test_build.py's two notebooks (X1 from ``first``, X2 from ``second``)."""
-    monkeypatch.setattr(runner, "notebook_code",
+    monkeypatch.setattr(plan, "notebook_code",
                         lambda: [paths.ROOT / "zspace" / "notebook.py"])
     analysis = tmp_path / "analysis"
     analysis.mkdir()
@@ -335,7 +335,7 @@ def tiny_project(tmp_path, monkeypatch):
 
 
 def build_tiny(project: Path, *overrides: str) -> Path:
-    return graph.build(tiny._config(project, *overrides), project / "build",
+    return engine.build(tiny._config(project, *overrides), project / "build",
                        progress=False)
 
 

@@ -17,8 +17,8 @@ import pytest
 from tests.browser import FLAGS, check_pages, ensure_chromium
 from tests.test_diff import build_tiny, tiny_project  # noqa: F401 (a fixture)
 from zspace import paths
-from zspace.build import graph
 from zspace.diff import figure_diff
+from zspace.site import publish as site_publish
 
 ARTIFACTS = paths.ROOT / "test-artifacts" / "diff"
 
@@ -34,7 +34,7 @@ def rebuilt(tiny_project, monkeypatch):  # noqa: F811
     # Publish into the temporary repository; the code digests still read the real one.
     public = {name: value for name, value in vars(paths).items()
               if not name.startswith("_")}
-    monkeypatch.setattr(graph, "paths", SimpleNamespace(
+    monkeypatch.setattr(site_publish, "paths", SimpleNamespace(
         **public | {"ROOT": repo, "FIGURES": repo / "figures",
                     "ARTICLES": repo / "articles"}))
     build_tiny(repo, "build.publish=true")

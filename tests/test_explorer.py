@@ -170,7 +170,7 @@ def test_page_decodes_within_2_of_255_of_keras_offline(tmp_path):
 
 
 THIRD = """
-run = zspace.notebook.start(config_file, build_dir, output_dir)
+run = zspace.notebook.start(inputs_file, output_dir)
 import pathlib
 folder = pathlib.Path(output_dir) / "extra"
 folder.mkdir()

@@ -13,8 +13,8 @@ import shutil
 import pytest
 
 from zspace import paths
-from zspace.build import report
 from zspace.config import load_config
+from zspace.site import pages as report
 
 pytestmark = pytest.mark.slow
 

@@ -10,12 +10,12 @@ import sys
 
 import pytest
 
-from zspace.build import lock
 from zspace.errors import BuildBusy
+from zspace.pipeline import lock
 
 HOLD = """
 import sys, time
-from zspace.build.lock import BuildLock
+from zspace.pipeline.lock import BuildLock
 BuildLock(sys.argv[1], command="the holder of this test").acquire()
 print("held", flush=True)
 time.sleep(120)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from zspace.build import graph
-from zspace.build.publish import sha256_of
 from zspace.config import load_config
+from zspace.files import sha256_of
+from zspace.pipeline import engine
 
 pytestmark = pytest.mark.slow
 
@@ -68,19 +68,19 @@ def test_index_carries_the_provenance(smoke_build):
 
 def test_noop_rebuild_executes_nothing(smoke_build, executed):
     build_root, _ = smoke_build
-    graph.build(load_config("smoke"), build_root, progress=False)
+    engine.build(load_config("smoke"), build_root, progress=False)
     assert executed == []
     assert all(state == "fresh" for _, state in
-               graph.status(load_config("smoke"), build_root))
+               engine.status(load_config("smoke"), build_root))
 
 
 def test_changed_parameter_reruns_exactly_its_notebook(smoke_build, executed):
     build_root, site = smoke_build
     config = load_config("smoke", ["notebooks.30_reconstructions.n_per_seed=3"])
-    statuses = dict(graph.status(config, build_root))
+    statuses = dict(engine.status(config, build_root))
     stale = sorted(name for name, state in statuses.items() if state != "fresh")
     assert stale == ["notebook 30_reconstructions", "report"]
-    graph.build(config, build_root, progress=False)
+    engine.build(config, build_root, progress=False)
     assert executed == ["30_reconstructions"]
     manifest = json.loads((site / "figures" / "manifest.json").read_text())
     assert manifest["A7"]["parameters"]["n_per_seed"] == 3

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from zspace.build import session
+from zspace.pipeline import session
 
 NOISY = """
 import logging, os, sys, tempfile, warnings
-from zspace.build.session import open_session
+from zspace.pipeline.session import open_session
 
 folder, verbose = sys.argv[1], sys.argv[2] == "verbose"
 with open_session(folder, capture=True, verbose=verbose) as opened:
@@ -92,7 +92,7 @@ def test_relevant_lines_drop_known_noise_only(text, expected):
 
 
 def test_stopping_the_kernels_kills_an_uncounted_kernel_but_not_other_children():
-    from zspace.build.notebooks import Kernels
+    from zspace.pipeline.kernels import Kernels
 
     sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
     # Started like a kernel (a session of its own) but never reported to Kernels.
@@ -112,13 +112,14 @@ def test_stopping_the_kernels_kills_an_uncounted_kernel_but_not_other_children()
 
 
 def test_kernels_get_a_fixed_thread_count_that_keys_their_notebooks(tmp_path):
-    from zspace.build import notebooks as nb
-    from zspace.build.runner import notebook_key
+    from zspace.pipeline import notebooks as nb
+    from zspace.pipeline.kernels import THREAD_VARIABLES, Kernels
+    from zspace.pipeline.plan import notebook_key
 
-    env = nb.Kernels(threads=1).environment({"OMP_NUM_THREADS": "8", "PATH": "/bin"})
-    assert {env[name] for name in nb.THREAD_VARIABLES} == {"1"}
+    env = Kernels(threads=1).environment({"OMP_NUM_THREADS": "8", "PATH": "/bin"})
+    assert {env[name] for name in THREAD_VARIABLES} == {"1"}
     assert env["PATH"] == "/bin"
-    untouched = nb.Kernels().environment({"OMP_NUM_THREADS": "8"})
+    untouched = Kernels().environment({"OMP_NUM_THREADS": "8"})
     assert untouched["OMP_NUM_THREADS"] == "8"
     assert "TF_NUM_INTRAOP_THREADS" not in untouched
 

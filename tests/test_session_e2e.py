@@ -23,7 +23,8 @@ import pytest
 
 from zspace import paths
 from zspace.config import load_config
-from zspace.models.artifacts import find_artifacts, is_intact
+from zspace.models.artifacts import is_intact
+from zspace.pipeline.plan import make_plan
 
 pytestmark = pytest.mark.slow
 
@@ -135,8 +136,8 @@ def _assert_nothing_left(build_root: Path, temp: Path) -> None:
 
 def test_quiet_build_repairs_a_damaged_data_cache_and_model(tree):
     build_root, temp = tree
-    keys, _ = find_artifacts(load_config("smoke"), build_root, ["wide_ae"])
-    artifact = build_root / "cache" / "models" / f"wide_ae-{keys['wide_ae']}"
+    plan = make_plan(load_config("smoke"), build_root, models=["wide_ae"])
+    artifact = plan.models[0].folder
     (entry,) = (build_root / "cache" / "data").iterdir()
     train = entry / "train.npy"
     with open(train, "r+b") as stream:  # a copy cut short, as by a full disk

@@ -24,7 +24,7 @@ from zspace.config import (
     ModelsConfig,
     TrainConfig,
 )
-from zspace.data import cache_key
+from zspace.data import cache_entry
 from zspace.data.cache import save_entry
 from zspace.data.dataset import Dataset, DatasetCard, content_hash
 from zspace.errors import ModelError
@@ -36,7 +36,7 @@ from zspace.models import (
     train_or_load,
     train_or_load_named,
 )
-from zspace.models.artifacts import find_artifacts
+from zspace.pipeline.plan import make_plan
 
 TINY = ModelConfig(kind="vae", z_dim=6, filters=(8, 16), kernels=(3, 3), strides=(2, 2))
 TRAIN = TrainConfig(num_epochs=2, batch_size=16, seed=5)
@@ -245,7 +245,7 @@ def test_judge_learns_its_task_and_exposes_features(tmp_path, attributes):
 
 
 @pytest.mark.slow
-def test_train_all_makes_every_model_and_find_artifacts_sees_them(tmp_path):
+def test_train_all_makes_every_model_and_the_plan_sees_them(tmp_path):
     small = ModelConfig(kind="ae", z_dim=4, filters=(4, 8), kernels=(3, 3),
                         strides=(2, 2), num_epochs=1)
     config = Config(
@@ -256,17 +256,18 @@ def test_train_all_makes_every_model_and_find_artifacts_sees_them(tmp_path):
         judge=JudgeConfig(num_epochs=1, feature_dim=4),
     )
     dataset = tiny_dataset(attributes=2)
-    # Put the data set where the data stage would, so find_artifacts reads its card.
-    save_entry(paths.data_cache_dir(tmp_path)
-               / f"{config.data.source}-{cache_key(config.data)}", dataset)
+    # Put the data set where the data stage would, so the plan reads its card.
+    save_entry(cache_entry(config.data, tmp_path), dataset)
     names = ["ae", "vae", "wide_ae", "judge"]
-    assert find_artifacts(config, tmp_path, names) == ({}, names)
+    plan = make_plan(config, tmp_path, models=names)
+    assert [stage.source.kind for stage in plan.models] == ["train"] * 4
     models = train_all(config, dataset, tmp_path, progress=False)
     assert sorted(models) == sorted(names)
     assert tuple(models["wide_ae"].model.encoder.output.shape) == (None, 12)
     assert models["judge"].config["task"] == "attributes"
-    keys, missing = find_artifacts(config, tmp_path, names)
-    assert missing == [] and keys == {name: models[name].key for name in names}
+    plan = make_plan(config, tmp_path, models=names)
+    assert all(stage.fresh for stage in plan.models)
+    assert plan.model_keys() == {name: models[name].key for name in names}
     again = train_all(config, dataset, tmp_path, progress=False)
     assert all(m.loaded_from_cache for m in again.values())
     with pytest.raises(ModelError, match="unknown model 'gan'"):

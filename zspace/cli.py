@@ -22,9 +22,9 @@ import threading
 from pathlib import Path
 
 from zspace import paths
-from zspace.build import lock
 from zspace.config import Config, load_config
 from zspace.errors import BuildBusy, ZspaceError
+from zspace.pipeline import lock
 
 COMMANDS = {
     "build": "prepare data, train or load models, run the notebooks, render the report "
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             config = load_config(args.config or "default", args.overrides)
             if command not in WORKING:
                 return HANDLERS[command](config, args)
-            from zspace.build.session import open_session
+            from zspace.pipeline.session import open_session
 
             folder = paths.build_dir(args.build_dir) / config.name
             with open_session(folder, capture=True, verbose=args.verbose,
@@ -191,13 +191,12 @@ def run_data(config: Config, args: argparse.Namespace) -> int:
 
 
 def run_train(config: Config, args: argparse.Namespace) -> int:
-    from zspace.data import load_dataset
-    from zspace.models import train_all
+    from zspace.pipeline.engine import train
 
-    dataset = load_dataset(config.data, args.build_dir, progress=not args.quiet)
-    trained = train_all(config, dataset, args.build_dir, progress=not args.quiet,
-                        retrain=getattr(args, "retrain", False))
-    for name, result in trained.items():
+    trained = train(config, args.build_dir, retrain=getattr(args, "retrain", False),
+                    progress=not args.quiet, session=getattr(args, "session", None))
+    for result in trained:
+        name = result.name
         how = "loaded" if result.loaded_from_cache else (
             f"trained {result.meta.get('epochs', '?')} epochs in "
             f"{result.seconds:.0f} s")
@@ -222,7 +221,7 @@ def run_publish_models(config: Config, args: argparse.Namespace) -> int:
 
 
 def run_build(config: Config, args: argparse.Namespace) -> int:
-    from zspace.build.graph import build
+    from zspace.pipeline.engine import build
 
     site = build(config, args.build_dir, force=getattr(args, "force", False),
                  only=tuple(getattr(args, "only", ())), progress=not args.quiet,
@@ -232,7 +231,7 @@ def run_build(config: Config, args: argparse.Namespace) -> int:
 
 
 def run_status(config: Config, args: argparse.Namespace) -> int:
-    from zspace.build.graph import status
+    from zspace.pipeline.engine import status
 
     rows = status(config, args.build_dir)
     width = max(len(name) for name, _ in rows)

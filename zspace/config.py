@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import tomllib
 import types
 import typing
@@ -403,6 +404,20 @@ _POSITIVE = {"image_size", "z_dim", "batch_size", "crop_size", "feature_dim",
              "parallel_notebooks", "kernel_threads", "keep_archives"}
 
 
+# Numbers with a sensible range: the test and the range in words. A value outside
+# trains nothing useful (a negative learning rate climbs the loss), so it is a
+# configuration error before anything runs.
+_RANGES = {
+    "learning_rate": (lambda v: v > 0, "a positive learning rate"),
+    "stop_improvement": (lambda v: 0 <= v < 1, "a share in [0, 1)"),
+    "stop_window": (lambda v: 0 < v <= 1, "a share in (0, 1]"),
+    "min_epochs": (lambda v: v >= 0, "0 or more"),
+    "seed": (lambda v: v >= 0, "0 or more"),
+    "kl_factor": (lambda v: v >= 0, "0 or more"),
+    "dropout": (lambda v: 0 <= v < 1, "a rate in [0, 1)"),
+}
+
+
 def _check_choices(config: Any, prefix: str) -> None:
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
@@ -415,6 +430,10 @@ def _check_choices(config: Any, prefix: str) -> None:
             raise ConfigError(f"{key}: expected a positive number, got {value!r}")
         if f.name in ("num_train", "num_test", "num_epochs", "workers") and value < 0:
             raise ConfigError(f"{key}: expected 0 or more, got {value!r}")
+        if f.name in _RANGES:
+            sensible, what = _RANGES[f.name]
+            if not (math.isfinite(value) and sensible(value)):
+                raise ConfigError(f"{key}: expected {what}, got {value!r}")
     if isinstance(config, ModelConfig):
         layers = len(config.filters)
         for name in ("kernels", "strides"):
@@ -423,6 +442,10 @@ def _check_choices(config: Any, prefix: str) -> None:
                     f"{prefix}{name}: expected {layers} values (one per filter), got "
                     f"{len(getattr(config, name))}"
                 )
+        for name in ("filters", "kernels", "strides"):
+            if any(v <= 0 for v in getattr(config, name)):
+                raise ConfigError(f"{prefix}{name}: expected positive numbers, got "
+                                  f"{list(getattr(config, name))}")
     if isinstance(config, DataConfig) and not 0 < config.test_fraction < 1:
         raise ConfigError(f"{prefix}test_fraction: expected a share between 0 and 1, "
                           f"got {config.test_fraction}")

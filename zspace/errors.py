@@ -35,6 +35,10 @@ class BuildError(ZspaceError):
     exit_code = 3
 
 
+class TrainingError(BuildError):
+    """A model's training went wrong (its loss became non-finite or exploded)."""
+
+
 class BuildBusy(ZspaceError):
     """Another process is building in the same build folder (it holds the lock)."""
 

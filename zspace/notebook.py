@@ -1,11 +1,16 @@
 """What an analysis notebook needs from the pipeline: its configuration, the data set,
 the trained models, and a place for its figures and numbers.
 
-A notebook starts with ``run = zspace.notebook.start(config_file, build_dir,
-output_dir)`` (the three parameters the pipeline injects) and then calls
-``run.dataset``, ``run.model("vae")``, ``run.quality(images)`` (the own judge),
+A notebook starts with ``run = zspace.notebook.start(inputs_file, output_dir)`` (the
+two parameters the pipeline injects) and then calls ``run.dataset``,
+``run.model("vae")``, ``run.quality(images)`` (the own judge),
 ``run.face_rate(images)`` (the independent face judge), ``run.save_figure(fig,
 "A4-...")`` and ``run.record(...)``.
+
+The inputs manifest (``inputs_file``) is the build plan's word on what this notebook
+reads: the resolved configuration, the data set's cache folder, and each model's
+artifact folder and key. The run loads exactly those. It never prepares data or
+trains: a missing, damaged or mismatching input is an error that names it.
 """
 
 from __future__ import annotations
@@ -26,11 +31,18 @@ RESULTS_FILE = "results.json"
 
 
 class Run:
-    """One notebook execution inside a build."""
+    """One notebook execution inside a build.
 
-    def __init__(self, config: Config, build_dir: Path, output_dir: Path):
+    Args:
+        config: The resolved configuration.
+        inputs: The inputs manifest: ``data`` (``folder``, ``content_hash``) and
+            ``models`` (name -> ``folder``, ``key``).
+        output_dir: Where figures and ``results.json`` go.
+    """
+
+    def __init__(self, config: Config, inputs: dict[str, Any], output_dir: Path):
         self.config = config
-        self.build_dir = build_dir
+        self.inputs = inputs
         self.output_dir = output_dir
         self.results: dict[str, Any] = {}
         self._trained: dict[str, Any] = {}
@@ -40,18 +52,39 @@ class Run:
 
     @functools.cached_property
     def dataset(self):
-        """The configured data set (from the cache the data stage filled)."""
-        from zspace.data import load_dataset
+        """The data set in the cache folder the plan named.
 
-        return load_dataset(self.config.data, self.build_dir, progress=False)
+        Raises:
+            BuildError: The folder is missing or damaged, or holds another data set.
+        """
+        from zspace.data.cache import DamagedEntry, open_entry
+
+        data = self.inputs["data"]
+        folder = Path(data["folder"])
+        try:
+            dataset = open_entry(folder)
+        except DamagedEntry as error:
+            raise BuildError(f"the data set {folder} is damaged ({error}); run the "
+                             "build again to prepare it") from None
+        if dataset is None:
+            raise BuildError(f"the data set {folder} is missing; run the build "
+                             "again to prepare it")
+        if dataset.card.content_hash != data["content_hash"]:
+            raise BuildError(f"the data set {folder} holds content "
+                             f"{dataset.card.content_hash[:12]}, the plan expected "
+                             f"{data['content_hash'][:12]}")
+        return dataset
 
     def trained(self, name: str):
-        """The trained model ``name`` with its history and key (a cache hit)."""
-        if name not in self._trained:
-            from zspace.models import train_or_load_named
+        """The trained model ``name`` with its history and key, loaded from the
+        artifact the plan named.
 
-            self._trained[name] = train_or_load_named(
-                name, self.config, self.dataset, self.build_dir, progress=False)
+        Raises:
+            BuildError: The notebook does not declare ``name``, or its artifact is
+                missing, damaged or made under another key.
+        """
+        if name not in self._trained:
+            self._trained[name] = _load_model(name, self.inputs["models"])
         return self._trained[name]
 
     def model(self, name: str):
@@ -147,7 +180,44 @@ def _plain(value: Any, name: str) -> Any:
                      "number, string, list or dict")
 
 
-def start(config_file: str, build_dir: str, output_dir: str) -> Run:
-    """Open the run the pipeline prepared (the notebook's three injected parameters)."""
-    config = config_from_dict(json.loads(Path(config_file).read_text()))
-    return Run(config, Path(build_dir), Path(output_dir))
+def _load_model(name: str, models: dict[str, dict[str, str]]):
+    from zspace.models import artifacts
+    from zspace.models.training import TrainedModel
+
+    if name not in models:
+        declared = ", ".join(sorted(models)) or "none"
+        raise BuildError(f"model {name} is not among this notebook's inputs (it "
+                         f"declares {declared}); add it to the notebook's "
+                         "zspace.models metadata")
+    folder, key = Path(models[name]["folder"]), models[name]["key"]
+    if not folder.is_dir():
+        raise BuildError(f"model {name}: its artifact {folder} (key {key}) is "
+                         "missing; run the build again to make it")
+    try:
+        model, documents = artifacts.read_artifact(folder)
+    except artifacts.CorruptArtifact as error:
+        raise BuildError(f"model {name}: its artifact is damaged ({error}); run the "
+                         "build again to make it") from None
+    found = documents["config"].get("key")
+    if found != key:
+        raise BuildError(f"model {name}: the artifact {folder} was made under key "
+                         f"{found}, the plan expected {key}")
+    return TrainedModel(
+        name=name, model=model, key=key, path=folder,
+        history={k: list(v) for k, v in documents["history"].items()},
+        loaded_from_cache=True, seconds=float(documents["meta"].get("seconds", 0.0)),
+        config=documents["config"], meta=documents["meta"])
+
+
+def start(inputs_file: str, output_dir: str) -> Run:
+    """Open the run the pipeline prepared (the notebook's two injected parameters).
+
+    Raises:
+        BuildError: The inputs manifest is missing or unreadable.
+    """
+    try:
+        inputs = json.loads(Path(inputs_file).read_text())
+    except (OSError, ValueError) as error:
+        raise BuildError(f"the inputs manifest {inputs_file!r} cannot be read "
+                         f"({error}); notebooks run inside a build") from None
+    return Run(config_from_dict(inputs["config"]), inputs, Path(output_dir))

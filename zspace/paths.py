@@ -30,3 +30,30 @@ def data_cache_dir(base: Path | None = None) -> Path:
 def model_cache_dir(base: Path | None = None) -> Path:
     """Folder of trained model artifacts, one sub-folder per artifact key."""
     return build_dir(base) / "cache" / "models"
+
+
+def profile_dir(base: Path | None, profile: str) -> Path:
+    """A profile's build folder, ``build/<profile>/``: notebooks, site, log, lock."""
+    return build_dir(base) / profile
+
+
+def data_cache_entry(base: Path | None, source: str, key: str) -> Path:
+    """The cache entry of one prepared data set: ``cache/data/<source>-<key>/``."""
+    return data_cache_dir(base) / f"{source}-{key}"
+
+
+def model_artifact(base: Path | None, name: str, key: str) -> Path:
+    """The artifact folder of model ``name`` trained under ``key``:
+    ``cache/models/<name>-<key>/``."""
+    return model_cache_dir(base) / f"{name}-{key}"
+
+
+def partial(folder: Path) -> Path:
+    """Where ``folder`` is assembled (and a training run keeps its checkpoints) before
+    it is renamed into place: ``<folder>.partial`` beside it."""
+    return folder.with_name(folder.name + ".partial")
+
+
+def kernel_dir(base: Path | None) -> Path:
+    """Compiled TensorFlow kernels of the speed options, built on first use."""
+    return build_dir(base) / "kernels"

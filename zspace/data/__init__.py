@@ -17,7 +17,8 @@ from zspace.data.cache import DamagedEntry, open_entry, save_entry
 from zspace.data.dataset import Dataset, DatasetCard, content_hash
 from zspace.versioning import code_digest
 
-__all__ = ["Dataset", "DatasetCard", "cache_key", "content_hash", "load_dataset"]
+__all__ = ["Dataset", "DatasetCard", "cache_entry", "cache_key", "content_hash",
+           "load_dataset"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,15 @@ def cache_key(config: DataConfig) -> str:
         "source_files": _source_fingerprint(config),
         "code": code_digest("zspace/data"),
     })
+
+
+def cache_entry(config: DataConfig, build_root: Path | None = None) -> Path:
+    """The cache folder of the data set of ``config`` (it may not exist yet).
+
+    Raises:
+        DataError: The source's path is wrong.
+    """
+    return paths.data_cache_entry(build_root, config.source, cache_key(config))
 
 
 def _source_fingerprint(config: DataConfig) -> str:
@@ -70,7 +80,7 @@ def load_dataset(
     Raises:
         DataError: The source path is missing or not laid out as expected.
     """
-    folder = paths.data_cache_dir(build_root) / f"{config.source}-{cache_key(config)}"
+    folder = cache_entry(config, build_root)
     try:
         cached = open_entry(folder)
     except DamagedEntry as error:

@@ -16,10 +16,10 @@ from urllib.parse import quote
 import jinja2
 
 from zspace import paths
-from zspace.build.state import write_json_atomic
 from zspace.diff.compare import STATUSES, DiffResult, FigureDiff
 from zspace.diff.images import UnreadableImage, load_image, write_heatmap
 from zspace.diff.sources import DiffError
+from zspace.files import write_json_atomic
 
 TEMPLATE = "diff.html.j2"
 # Sub-folders of the page folder that the page owns and rewrites each time.

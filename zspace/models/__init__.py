@@ -6,8 +6,9 @@ Entry points: :func:`train_all` (every model of a configuration),
 are :class:`AE` and :class:`VAE` instances with ``.encoder`` and ``.decoder``;
 :func:`zspace.models.judge.feature_extractor` gives the judge's feature network.
 
-Names are imported on first use, so ``zspace.models.artifacts.find_artifacts`` (and
-``status``) run without loading TensorFlow.
+Names are imported on first use, so ``zspace.models.keys`` and
+``zspace.models.sources`` (and so the build's plan and ``status``) run without
+loading TensorFlow.
 """
 
 import importlib

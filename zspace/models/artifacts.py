@@ -1,6 +1,6 @@
 """Model artifacts on disk: keys, atomic writes, verified reads, pretrained files.
 
-An artifact is a folder ``model_cache_dir(build_root)/<name>-<key>/`` holding
+An artifact is a folder ``paths.model_artifact(build_root, name, key)`` holding
 
 - ``model.keras``: the model, with its optimizer state (Keras' own format);
 - ``config.json``: the resolved configuration it was trained with and its key;
@@ -11,10 +11,10 @@ An artifact is a folder ``model_cache_dir(build_root)/<name>-<key>/`` holding
 
 The key (``keys.py``) hashes the model's and the training configuration, the data
 set's content hash and this package's source, so changing any of them trains afresh.
-The folder is assembled under ``<name>-<key>.partial/`` and renamed into place when
+The folder is assembled under ``paths.partial(folder)`` and renamed into place when
 complete; a folder whose manifest is missing or does not match is never loaded.
-Keras is imported only where a model is read or written: ``find_artifacts`` runs
-without TensorFlow.
+Keras is imported only where a model is read or written: ``is_intact`` (and so the
+plan) runs without TensorFlow.
 """
 
 from __future__ import annotations
@@ -26,10 +26,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zspace import paths
-from zspace.config import Config
 from zspace.errors import ModelError
-from zspace.models.keys import artifact_key, file_digest, model_config_for, model_spec
+from zspace.models.keys import file_digest
 
 if TYPE_CHECKING:
     import keras
@@ -43,41 +41,6 @@ DOCUMENTS = ("config", "history", "dataset", "meta")
 
 class CorruptArtifact(Exception):
     """An artifact folder that is incomplete or altered (rebuilt, never loaded)."""
-
-
-def find_artifacts(config: Config, build_root: Path | None,
-                   names: list[str]) -> tuple[dict[str, str], list[str]]:
-    """Keys of the intact artifacts of ``names``, without loading or training.
-
-    Reads the dataset card from the data cache; where the data is not prepared yet,
-    every model is missing.
-
-    Args:
-        config: The whole configuration.
-        build_root: The build folder (default: the repository's ``build/``).
-        names: Model names (``ae``, ``vae``, ``wide_ae``, ``judge``).
-
-    Returns:
-        ``(keys, missing)``: the key of each model whose artifact is intact, and the
-        names of the others, in the order given.
-    """
-    from zspace.data import cache_key
-    from zspace.data.cache import load_entry
-
-    entry = load_entry(paths.data_cache_dir(build_root)
-                       / f"{config.data.source}-{cache_key(config.data)}")
-    if entry is None:
-        return {}, list(names)
-    keys, missing = {}, []
-    for name in names:
-        spec = model_spec(name, model_config_for(name, config), config.train,
-                          entry.card, config.speed)
-        key = artifact_key(spec)
-        if is_intact(paths.model_cache_dir(build_root) / f"{name}-{key}"):
-            keys[name] = key
-        else:
-            missing.append(name)
-    return keys, missing
 
 
 def is_intact(folder: Path) -> bool:

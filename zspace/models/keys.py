@@ -55,6 +55,42 @@ def model_config_for(name: str, config: Config) -> ModelConfig | JudgeConfig:
                      f"{JUDGE})")
 
 
+@dataclasses.dataclass(frozen=True)
+class ModelVariant:
+    """One model the plan makes: its name and everything its key depends on.
+
+    Today each model of the configuration is one variant named after it; training
+    seeds and sweep points add variants of one model with their own name and
+    settings, each keyed, cached and published on its own.
+
+    Attributes:
+        name: The stage's, the artifact's and the published file's name (``vae``).
+        model_config: Its ``ModelConfig``, or the ``JudgeConfig``.
+        train_config: How it is trained.
+        speed: The speed options (applied only where :func:`uses_speed`).
+    """
+
+    name: str
+    model_config: ModelConfig | JudgeConfig
+    train_config: TrainConfig
+    speed: SpeedConfig | None = None
+
+    def spec(self, card: DatasetCard) -> dict:
+        """The spec its key digests, for the data set of ``card``."""
+        return model_spec(self.name, self.model_config, self.train_config, card,
+                          self.speed)
+
+
+def variant(name: str, config: Config) -> ModelVariant:
+    """The variant of ``config`` named ``name``.
+
+    Raises:
+        ModelError: ``name`` names no model of the configuration.
+    """
+    return ModelVariant(name, model_config_for(name, config), config.train,
+                        config.speed)
+
+
 def effective_epochs(model_config: ModelConfig | JudgeConfig,
                      train_config: TrainConfig) -> int:
     """The model's own ``num_epochs``, or the training default where it is 0."""

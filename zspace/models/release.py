@@ -73,7 +73,7 @@ def publish_models(config: Config, dataset: Dataset, build_root: Path | None = N
     published.swap_folder(staging, folder)
     for name in names:  # the cache now holds the float32 originals: load anew
         key = next(m["key"] for m in manifests if m["name"] == name)
-        shutil.rmtree(paths.model_cache_dir(build_root) / f"{name}-{key}")
+        shutil.rmtree(paths.model_artifact(build_root, name, key))
         train_or_load_named(name, config, dataset, build_root, progress)
     return manifests
 

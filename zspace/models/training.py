@@ -25,9 +25,11 @@ import tensorflow as tf
 from zspace import paths
 from zspace.config import Config, JudgeConfig, ModelConfig, SpeedConfig, TrainConfig
 from zspace.data.dataset import Dataset
-from zspace.models import artifacts, fitting, keys, published, runtime
+from zspace.errors import TrainingError
+from zspace.models import artifacts, fitting, keys, published, runtime, sources
 from zspace.models.callbacks import restore
 from zspace.models.factory import build_model, compiled_model
+from zspace.models.guard import LossGuard
 
 log = logging.getLogger(__name__)
 
@@ -122,10 +124,11 @@ def train_or_load(
 ) -> TrainedModel:
     """Load the model's artifact if it exists and is intact, else make it.
 
-    In that order: an intact artifact in the build cache; published weights in
-    ``published_dir`` made under the same key (loaded, then cached as an artifact);
-    a configured pretrained file; training. Published weights of another key, or
-    whose file fails its sha256, are reported and never loaded.
+    In the order of :func:`zspace.models.sources.source_of`: an intact artifact in
+    the build cache; published weights in ``published_dir`` made under the same key
+    (loaded, then cached as an artifact); a configured pretrained file; training.
+    Published weights of another key, or whose file fails its sha256, are reported
+    and never loaded.
 
     Args:
         name: Artifact name (``ae``, ``vae``, ``wide_ae``, ``judge``, ...).
@@ -147,57 +150,137 @@ def train_or_load(
     Raises:
         ModelError: A configured pretrained file is missing, unreadable or of another
             architecture.
+        TrainingError: The loss became non-finite or exploded; nothing is cached.
     """
-    spec = keys.model_spec(name, model_config, train_config, dataset.card, speed)
-    key = keys.artifact_key(spec)
-    final = paths.model_cache_dir(build_root) / f"{name}-{key}"
+    variant = keys.ModelVariant(name, model_config, train_config, speed)
+    job = _Job.of(variant, dataset, build_root)
     if retrain:
-        for folder in (final, final.with_name(final.name + ".partial")):
+        for folder in (job.final, job.partial):
             shutil.rmtree(folder, ignore_errors=True)
-    if final.exists():
-        started = time.perf_counter()
-        try:
-            model, documents = artifacts.read_artifact(final)
-        except artifacts.CorruptArtifact as error:
-            log.warning("rebuilding corrupt artifact: %s", error)
-            shutil.rmtree(final)
-        else:
-            log.info("%s: loaded %s in %.1f s", name, final,
-                     time.perf_counter() - started)
-            return _trained(name, model, key, final, documents, cached=True)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    if published_dir is not None and not retrain:
-        loaded = _load_published(name, spec, key, final, model_config, train_config,
-                                 dataset, published_dir)
+    source = sources.source_of(name, model_config, job.spec, job.key, build_root,
+                               published_dir, retrain)
+    if source.kind == sources.CACHED:
+        cached = _read_cached(job)
+        if cached is not None:
+            return cached
+        source = sources.source_of(name, model_config, job.spec, job.key,
+                                   build_root, published_dir, retrain)
+    if source.unusable:
+        log.warning("%s: not loading the published weights: %s; %s instead", name,
+                    source.unusable, "adopting the pretrained file"
+                    if source.kind == sources.PRETRAINED else "training")
+    job.final.parent.mkdir(parents=True, exist_ok=True)
+    if source.kind == sources.PUBLISHED:
+        loaded = _load_published(job, source.found)
         if loaded is not None:
             return loaded
-    if model_config.pretrained:
-        return _adopt(name, spec, key, final, model_config, train_config, dataset)
-    return _train(name, spec, key, final, model_config, train_config, dataset,
-                  progress, callbacks, speed)
+        source = sources.Source(sources.TRAIN, "training")
+    if source.kind == sources.PRETRAINED:
+        return _adopt(job)
+    return _train(job, progress, callbacks)
 
 
-def _train(name, spec, key, final, model_config, train_config, dataset, progress,
-           callbacks, speed=None) -> TrainedModel:
+@dataclass(frozen=True)
+class _Job:
+    """One model to make: what it is, its key, and where its artifact goes."""
+
+    variant: keys.ModelVariant
+    spec: dict
+    key: str
+    final: Path  # the artifact folder
+    dataset: Dataset
+
+    @classmethod
+    def of(cls, variant: keys.ModelVariant, dataset: Dataset,
+           build_root: Path | None) -> _Job:
+        spec = variant.spec(dataset.card)
+        key = keys.artifact_key(spec)
+        return cls(variant, spec, key,
+                   paths.model_artifact(build_root, variant.name, key), dataset)
+
+    @property
+    def partial(self) -> Path:
+        """Where the artifact is assembled; a training run's checkpoints live here."""
+        return paths.partial(self.final)
+
+    @property
+    def name(self) -> str:
+        return self.variant.name
+
+    def float32_model(self) -> keras.Model:
+        """A fresh model of the variant's architecture in float32, for weights made
+        elsewhere (published, or pretrained under mixed precision on a GPU)."""
+        train_config = dataclasses.replace(self.variant.train_config,
+                                           precision="float32")
+        return build_model(self.name, self.variant.model_config, train_config,
+                           self.dataset)
+
+    def documents(self, history: dict, meta: dict) -> dict:
+        return {"config": {**self.spec, "key": self.key}, "history": history,
+                "dataset": self.dataset.card.to_dict(), "meta": meta}
+
+    def store(self, model: keras.Model, documents: dict, cached: bool) -> TrainedModel:
+        """Write the artifact in its partial folder, rename it into place, and
+        return it as a :class:`TrainedModel`."""
+        artifacts.write_artifact(self.partial, model, documents)
+        artifacts.publish(self.partial, self.final)
+        return _trained(self, model, documents, cached)
+
+
+def _read_cached(job: _Job) -> TrainedModel | None:
+    started = time.perf_counter()
+    try:
+        model, documents = artifacts.read_artifact(job.final)
+    except artifacts.CorruptArtifact as error:
+        log.warning("rebuilding corrupt artifact: %s", error)
+        shutil.rmtree(job.final)
+        return None
+    log.info("%s: loaded %s in %.1f s", job.name, job.final,
+             time.perf_counter() - started)
+    return _trained(job, model, documents, cached=True)
+
+
+def _train(job: _Job, progress: bool,
+           callbacks: Sequence[keras.callbacks.Callback]) -> TrainedModel:
+    variant = job.variant
+    train_config = variant.train_config
     strategy = runtime.get_strategy(train_config.strategy)
     chief = runtime.is_chief(strategy)
-    work = final.with_name(final.name + ".partial")  # kept across a killed run
-    num_epochs = keys.effective_epochs(model_config, train_config)
-    model = compiled_model(name, model_config, train_config, dataset, strategy)
-    if keys.uses_speed(model_config, speed):
+    num_epochs = keys.effective_epochs(variant.model_config, train_config)
+    model = compiled_model(job.name, variant.model_config, train_config, job.dataset,
+                           strategy)
+    if keys.uses_speed(variant.model_config, variant.speed):
         from zspace.models import speed as speed_options
 
-        speed_options.apply(model, speed)
-    first_epoch, history = restore(model, work / "checkpoint")
-    resumed_from = first_epoch
+        speed_options.apply(model, variant.speed)
+    first_epoch, history = restore(model, job.partial / "checkpoint")
     if first_epoch:
-        log.info("%s: resuming after epoch %d of %d", name, first_epoch, num_epochs)
+        log.info("%s: resuming after epoch %d of %d", job.name, first_epoch,
+                 num_epochs)
     if first_epoch < num_epochs and not fitting.converged(history, train_config):
         # Non-chief workers restore from the shared checkpoint but write elsewhere.
-        scratch = work if chief else Path(tempfile.mkdtemp(prefix="zspace-worker-"))
-        fitting.fit(model, name, spec, dataset, train_config, first_epoch,
-                    num_epochs, history, scratch, progress, callbacks)
-    meta = {
+        scratch = (job.partial if chief
+                   else Path(tempfile.mkdtemp(prefix="zspace-worker-")))
+        guard = LossGuard(job.name, first_epoch, train_config.learning_rate)
+        try:
+            fitting.fit(model, job.name, job.spec, job.dataset, train_config,
+                        first_epoch, num_epochs, history, scratch, progress,
+                        [guard, *callbacks])
+        except TrainingError:
+            # A diverged run's checkpoints must not be resumed from.
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+    documents = job.documents(history, _training_meta(history, num_epochs,
+                                                      first_epoch, strategy))
+    if not chief:
+        return _trained(job, model, documents, cached=False)
+    shutil.rmtree(job.partial / "checkpoint", ignore_errors=True)
+    return job.store(model, documents, cached=False)
+
+
+def _training_meta(history: dict, num_epochs: int, resumed_from: int,
+                   strategy) -> dict:
+    return {
         "epochs": len(history.get("epoch_seconds", [])),
         "max_epochs": num_epochs,
         "resumed_from_epoch": resumed_from,
@@ -209,72 +292,48 @@ def _train(name, spec, key, final, model_config, train_config, dataset, progress
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
                      "python": platform.python_version()},
     }
-    documents = {"config": {**spec, "key": key}, "history": history,
-                 "dataset": dataset.card.to_dict(), "meta": meta}
-    if not chief:
-        return _trained(name, model, key, final, documents, cached=False)
-    shutil.rmtree(work / "checkpoint", ignore_errors=True)
-    artifacts.write_artifact(work, model, documents)
-    artifacts.publish(work, final)
-    return _trained(name, model, key, final, documents, cached=False)
 
 
-def _load_published(name, spec, key, final, model_config, train_config, dataset,
-                    folder) -> TrainedModel | None:
+def _load_published(job: _Job, found: published.Published) -> TrainedModel | None:
     try:
-        found = published.find(folder, name, spec, key)
-        if found is None:
-            return None
-        model = build_model(name, model_config,
-                            dataclasses.replace(train_config, precision="float32"),
-                            dataset)
+        model = job.float32_model()
         published.load_into(model, found)
     except published.Unusable as error:
         log.warning("%s: not loading the published weights: %s; training instead",
-                    name, error)
+                    job.name, error)
         return None
     manifest = found.manifest
-    documents = {"config": {**spec, "key": key}, "history": manifest["history"],
-                 "dataset": dataset.card.to_dict(),
-                 "meta": {**manifest["meta"], "published": str(found.weights)}}
-    work = final.with_name(final.name + ".partial")
-    shutil.rmtree(work, ignore_errors=True)
-    artifacts.write_artifact(work, model, documents)
-    artifacts.publish(work, final)
-    log.info("%s: loaded the published weights %s", name, found.weights)
-    return _trained(name, model, key, final, documents, cached=True)
+    documents = job.documents(manifest["history"],
+                              {**manifest["meta"], "published": str(found.weights)})
+    shutil.rmtree(job.partial, ignore_errors=True)
+    trained = job.store(model, documents, cached=True)
+    log.info("%s: loaded the published weights %s", job.name, found.weights)
+    return trained
 
 
-def _adopt(name, spec, key, final, model_config, train_config, dataset):
-    path = Path(model_config.pretrained).expanduser()
-    found = artifacts.load_pretrained(path, name)
+def _adopt(job: _Job) -> TrainedModel:
+    path = Path(job.variant.model_config.pretrained).expanduser()
+    found = artifacts.load_pretrained(path, job.name)
     # Its weights go into a float32 model built here: one trained under mixed
     # precision on a GPU then runs at full speed on a CPU, with this code's layers.
-    model = build_model(name, model_config,
-                        dataclasses.replace(train_config, precision="float32"),
-                        dataset)
-    artifacts.check_architecture(found, model, path, name)
+    model = job.float32_model()
+    artifacts.check_architecture(found, model, path, job.name)
     model.set_weights(found.get_weights())
     history = {}
     sibling = path.with_name("history.json")
     if sibling.is_file():  # a model.keras copied out of another machine's artifact
         history = json.loads(sibling.read_text())
-    documents = {"config": {**spec, "key": key}, "history": history,
-                 "dataset": dataset.card.to_dict(),
-                 "meta": {"pretrained": str(path), "seconds": 0.0}}
-    work = final.with_name(final.name + ".partial")
-    shutil.rmtree(work, ignore_errors=True)
-    artifacts.write_artifact(work, model, documents)
-    artifacts.publish(work, final)
-    return _trained(name, model, key, final, documents, cached=False)
+    documents = job.documents(history, {"pretrained": str(path), "seconds": 0.0})
+    shutil.rmtree(job.partial, ignore_errors=True)
+    return job.store(model, documents, cached=False)
 
 
-def _trained(name, model, key, path, documents, cached) -> TrainedModel:
+def _trained(job: _Job, model: keras.Model, documents: dict,
+             cached: bool) -> TrainedModel:
     return TrainedModel(
-        name=name, model=model, key=key, path=path,
+        name=job.name, model=model, key=job.key, path=job.final,
         history={k: list(v) for k, v in documents["history"].items()},
         loaded_from_cache=cached,
         seconds=float(documents["meta"].get("seconds", 0.0)),
         config=documents["config"], meta=documents["meta"],
     )
-

@@ -84,12 +84,12 @@ def standalone_page(site: Path, models: list[dict[str, Any]],
         The page written.
     """
     from zspace import paths
-    from zspace.build.report import _environment
+    from zspace.site.pages import template_environment
 
     templates = templates or paths.REPORT_TEMPLATES
     context = {"results": {"explorer": {"models": models, **settings}},
                "provenance": {"config": {"name": "standalone"},
                               "dataset": {"content_hash": "none"}}}
-    env = _environment(templates, autoescape=True)
+    env = template_environment(templates, autoescape=True)
     shutil.copyfile(templates / "style.css", site / "style.css")
     return render_page(site, env, context, [(PAGE, TITLE)], templates)

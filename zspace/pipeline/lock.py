@@ -6,7 +6,7 @@ start time as JSON, under an exclusive ``flock``. The operating system drops the
 process is therefore recognised as stale (its lock is free) and taken over.
 
 The lock is reentrant within a process: ``pipeline.py build`` takes it in the command
-line and :func:`zspace.build.graph.build` takes it again without blocking itself.
+line and :func:`zspace.pipeline.engine.build` takes it again without blocking itself.
 """
 
 from __future__ import annotations

@@ -8,13 +8,12 @@ stale but which part changed.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from zspace.config import digest_of
+from zspace.files import write_json_atomic
 
 
 @dataclass(frozen=True)
@@ -81,16 +80,3 @@ class BuildState:
 
     def save(self) -> None:
         write_json_atomic(self.path, self.stages)
-
-
-def write_json_atomic(path: Path, value: Any) -> None:
-    """Write JSON to a temporary file beside ``path`` and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(value, stream, indent=2, sort_keys=True, default=str)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -1,8 +1,8 @@
-"""The build as a graph of stages: data, models, notebooks, report.
+"""Running the notebooks of a build: several kernels at once, each notebook in a
+folder of its own that is renamed into place only when it succeeded.
 
-Every stage is keyed by its code, parameters and inputs (:mod:`zspace.build.state`).
-A stage whose key is unchanged and whose outputs exist is skipped; a changed one runs,
-and because its outputs feed the keys of later stages, so does everything after it.
+:class:`Build` is one build folder while it is being built: its configuration, its
+record of finished stages, its session (lock, log, scratch folder) and progress lines.
 """
 
 from __future__ import annotations
@@ -17,29 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from zspace import paths
-from zspace.build import notebooks as nb
-from zspace.build.session import Session
-from zspace.build.state import BuildState, StageKey, describe_change
 from zspace.config import Config
-from zspace.errors import BuildError, ConfigError
-from zspace.versioning import code_digest
+from zspace.errors import BuildError
+from zspace.files import write_json_atomic
+from zspace.notebook import RESULTS_FILE
+from zspace.pipeline import notebooks as nb
+from zspace.pipeline.kernels import Kernels
+from zspace.pipeline.plan import NotebookStage, analysis_dir, templates_dir
+from zspace.pipeline.session import Session
+from zspace.pipeline.state import BuildState
 
-# The library code a notebook's figures depend on; a change re-runs the notebooks.
-# The code a notebook runs: the whole package but the build engine, the figure diff,
-# the command line and the opt-in training speed-ups (which change no notebook's
-# result: a model trained with them has a key of its own).
-NOTEBOOK_CODE_EXCLUDED = ("zspace/build/", "zspace/diff/", "zspace/cli.py",
-                          "zspace/models/speed.py")
-
-
-def notebook_code() -> list[Path]:
-    """The package's source files that notebooks import, in a stable order."""
-    files = sorted((paths.ROOT / "zspace").rglob("*.py"))
-    return [f for f in files if not f.relative_to(paths.ROOT).as_posix().startswith(
-        NOTEBOOK_CODE_EXCLUDED)]
-
-
-REPORT_STAGE = "report"
+INPUTS_FILE = "inputs.json"
 _say_lock = threading.Lock()
 
 
@@ -57,15 +45,15 @@ class Build:
 
     @property
     def root(self) -> Path:
-        return paths.build_dir(self.build_root) / self.config.name
+        return paths.profile_dir(self.build_root, self.config.name)
 
     @property
     def analysis(self) -> Path:
-        return Path(self.config.build.analysis_dir or paths.ANALYSIS)
+        return analysis_dir(self.config)
 
     @property
     def templates(self) -> Path:
-        return Path(self.config.build.templates_dir or paths.REPORT_TEMPLATES)
+        return templates_dir(self.config)
 
     @property
     def state(self) -> BuildState:
@@ -80,55 +68,22 @@ class Build:
                 sys.stderr.write(message + "\n")
                 sys.stderr.flush()
 
-    def kernels(self) -> nb.Kernels:
+    def kernels(self) -> Kernels:
         """Kernels that use the session's scratch folder and capture their output."""
         if self.session is None:
-            return nb.Kernels(threads=self.config.build.kernel_threads)
-        return nb.Kernels(self.session.scratch, self.session.capture_kernels,
-                          self.session.system_tmp, self.config.build.kernel_threads)
+            return Kernels(threads=self.config.build.kernel_threads)
+        return Kernels(self.session.scratch, self.session.capture_kernels,
+                       self.session.system_tmp, self.config.build.kernel_threads)
 
 
-def discover(config: Config, folder: Path) -> list[nb.NotebookSpec]:
-    """Every notebook of ``folder``, checking that configured overrides name them.
-
-    Raises:
-        ConfigError: ``notebooks.NAME`` names no notebook in the folder, or the folder
-            holds no notebook.
-    """
-    if not folder.is_dir() or not any(folder.glob("*.ipynb")):
-        raise ConfigError(f"build.analysis_dir: no notebooks (*.ipynb) in {folder}")
-    specs = [nb.read_spec(path) for path in sorted(folder.glob("*.ipynb"))]
-    names = {spec.name for spec in specs}
-    for name in config.notebooks:
-        if name not in names:
-            raise ConfigError(f"notebooks.{name}: no notebook {name}.ipynb in {folder} "
-                              f"(notebooks: {', '.join(sorted(names))})")
-    return specs
-
-
-def notebook_key(spec: nb.NotebookSpec, parameters: dict[str, Any],
-                 dataset_hash: str, model_keys: dict[str, str],
-                 threads: int) -> StageKey:
-    return StageKey({
-        "notebook": code_digest(spec.path),
-        "code": code_digest(*notebook_code()),
-        "parameters": parameters,
-        "threads": threads,
-        "inputs": {"dataset": dataset_hash,
-                   **{f"model {name}": model_keys[name] for name in spec.models}},
-    })
-
-
-def notebook_outputs_exist(build: Build, spec: nb.NotebookSpec) -> bool:
-    folder = build.root / "notebooks" / spec.name
-    return (folder / nb.RESULTS_FILE).is_file() and all(
-        (folder / file).is_file() for file in spec.figures.values()) and all(
-        (folder / name).is_dir() for name in spec.site)
-
-
-def run_notebooks(build: Build, jobs: list[tuple[nb.NotebookSpec, dict, StageKey]],
-                  config_file: Path) -> list[BuildError]:
+def run_notebooks(build: Build, jobs: list[tuple[NotebookStage, dict[str, Any]]]
+                  ) -> list[BuildError]:
     """Execute notebooks, several at once; return the failures (others are recorded).
+
+    Args:
+        build: The build.
+        jobs: Each notebook's stage and its inputs manifest (from the plan), written
+            into its folder as ``inputs.json`` and handed to it as ``inputs_file``.
 
     On Ctrl-C every kernel is killed, the unfinished notebooks' working folders are
     removed, and ``KeyboardInterrupt`` is raised again within seconds; notebooks that
@@ -143,7 +98,8 @@ def run_notebooks(build: Build, jobs: list[tuple[nb.NotebookSpec, dict, StageKey
         pending.put(job)
 
     def one(job):
-        spec, parameters, key = job
+        stage, inputs = job
+        spec = stage.spec
         final = build.root / "notebooks" / spec.name
         running = final.with_name(spec.name + ".running")
         failed = final.with_name(spec.name + ".failed")
@@ -152,11 +108,13 @@ def run_notebooks(build: Build, jobs: list[tuple[nb.NotebookSpec, dict, StageKey
         running.mkdir(parents=True)
         build.say(f"  notebook {spec.name}: running")
         started = time.perf_counter()
-        injected = {"config_file": str(config_file), "build_dir": str(build.build_root),
+        # The manifest stays beside the executed notebook: the record of what it read.
+        write_json_atomic(running / INPUTS_FILE, inputs)
+        injected = {"inputs_file": str(running / INPUTS_FILE),
                     "output_dir": str(running)}
         try:
-            nb.execute(spec, {**parameters, **injected}, running / spec.path.name,
-                       kernels)
+            nb.execute(spec, {**stage.parameters, **injected},
+                       running / spec.path.name, kernels)
             _check_figures(spec, running)
         except BuildError as error:
             if kernels.stopped:  # interrupted: no record, no .failed folder
@@ -171,7 +129,7 @@ def run_notebooks(build: Build, jobs: list[tuple[nb.NotebookSpec, dict, StageKey
         shutil.rmtree(final, ignore_errors=True)
         running.rename(final)
         seconds = time.perf_counter() - started
-        state.record(f"notebook {spec.name}", key, seconds,
+        state.record(stage.name, stage.key, seconds,
                      kernel_start=_kernel_start_seconds(final / spec.path.name))
         build.timings[f"notebook {spec.name}"] = seconds
         build.say(f"  notebook {spec.name}: done in {seconds:.1f} s")
@@ -208,7 +166,7 @@ def run_notebooks(build: Build, jobs: list[tuple[nb.NotebookSpec, dict, StageKey
     return failures
 
 
-def _stop(build: Build, kernels: nb.Kernels, threads: list[threading.Thread]) -> None:
+def _stop(build: Build, kernels: Kernels, threads: list[threading.Thread]) -> None:
     """Kill the kernels, wait briefly for the workers, remove unfinished folders."""
     kernels.stop()
     deadline = time.monotonic() + 15
@@ -218,7 +176,7 @@ def _stop(build: Build, kernels: nb.Kernels, threads: list[threading.Thread]) ->
         shutil.rmtree(running, ignore_errors=True)
 
 
-def _log_kernel_output(build: Build, kernels: nb.Kernels, name: str) -> None:
+def _log_kernel_output(build: Build, kernels: Kernels, name: str) -> None:
     captured = kernels.output_file(name)
     if captured is None or not captured.exists():
         return
@@ -229,9 +187,9 @@ def _log_kernel_output(build: Build, kernels: nb.Kernels, name: str) -> None:
 
 def _check_figures(spec: nb.NotebookSpec, folder: Path) -> None:
     missing = [f for f in spec.figures.values() if not (folder / f).is_file()]
-    if missing or not (folder / nb.RESULTS_FILE).is_file():
+    if missing or not (folder / RESULTS_FILE).is_file():
         raise BuildError(f"notebook {spec.name} finished without writing "
-                         f"{', '.join(missing) or nb.RESULTS_FILE}; the executed "
+                         f"{', '.join(missing) or RESULTS_FILE}; the executed "
                          f"notebook is kept at {folder / spec.path.name}")
 
 
@@ -250,11 +208,3 @@ def _kernel_start_seconds(executed: Path) -> float | None:
         return None
     parse = datetime.datetime.fromisoformat
     return round((parse(first) - parse(started)).total_seconds(), 2)
-
-
-def stage_status(build: Build, stage: str, key: StageKey, outputs: bool) -> str:
-    """``fresh`` or ``stale: why`` for one stage."""
-    previous = build.state.previous(stage)
-    if previous.get("key") == key.digest and outputs:
-        return "fresh"
-    return "stale: " + describe_change(key, previous)

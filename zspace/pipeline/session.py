@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from zspace.build.lock import BuildLock
+from zspace.pipeline.lock import BuildLock
 
 LOG_FILE = "build.log"
 PREVIOUS_LOG = "build.previous.log"

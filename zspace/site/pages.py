@@ -21,8 +21,8 @@ import markdown
 from markupsafe import Markup
 
 from zspace import paths
-from zspace.build import explorer
 from zspace.errors import BuildError
+from zspace.site import explorer
 
 ARTICLES = {
     "A": "A VAE on faces: training and image creation",
@@ -70,7 +70,8 @@ def _flatten(tree: dict, prefix: str = "") -> list[tuple[str, Any]]:
     return rows
 
 
-def _environment(templates: Path, autoescape: bool) -> jinja2.Environment:
+def template_environment(templates: Path, autoescape: bool) -> jinja2.Environment:
+    """The Jinja2 environment of the pages: strict, with the report's filters."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates),
         autoescape=autoescape,
@@ -141,7 +142,7 @@ def render_site(site: Path, context: dict[str, Any], links: Links,
         nav.append((explorer.PAGE, explorer.TITLE))
     written = []
     for as_html in ([False, True] if html_pages else [False]):
-        env = _environment(templates, autoescape=as_html)
+        env = template_environment(templates, autoescape=as_html)
         env.globals.update(figure=_figure_markup(context["manifest"], links, as_html),
                            page_name=page_name, articles=ARTICLES,
                            suffix=".html" if as_html else ".md",

@@ -8,35 +8,28 @@ metadata under ``zspace``, the figures it writes and the models it needs::
 and optionally ``"site": ["explorer"]``: folders of its output that the report
 publishes into the site as they are.
 
-The pipeline injects three reserved parameters into every notebook: ``config_file``
-(the resolved configuration as JSON), ``build_dir`` and ``output_dir`` (where the
+The pipeline injects two reserved parameters into every notebook: ``inputs_file``
+(the inputs manifest the plan wrote: the resolved configuration, the data-cache
+folder, and each model's artifact folder and key) and ``output_dir`` (where the
 notebook writes its figures and ``results.json``).
 """
 
 from __future__ import annotations
 
 import ast
-import contextlib
-import os
-import shutil
-import signal
-import subprocess
-import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import papermill
-from jupyter_client.manager import AsyncKernelManager
-from traitlets import default
 
-from zspace.build.session import relevant_lines
 from zspace.errors import BuildError, ConfigError
+from zspace.notebook import RESULTS_FILE
+from zspace.pipeline.kernels import Kernels
+from zspace.pipeline.session import relevant_lines
 
-RESERVED = ("config_file", "build_dir", "output_dir")
-RESULTS_FILE = "results.json"
+RESERVED = ("inputs_file", "output_dir")
 
 
 @dataclass(frozen=True)
@@ -155,178 +148,6 @@ def _same_kind(value: Any, example: Any) -> bool:
     return type(value) is type(example)
 
 
-# What sets the size of each compute thread pool in a kernel: TensorFlow's two pools,
-# OpenMP (oneDNN, scikit-learn's extensions), and the BLAS under NumPy and SciPy.
-THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
-                    "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-class Kernels:
-    """The notebook kernels of one build: where they write, and a switch to stop them.
-
-    Args:
-        scratch: A folder for the kernels' temporary files (``tmp/``, their
-            ``TMPDIR``) and captured output (``<notebook>.out``); None: the system's
-            temporary folder, and nothing captured.
-        capture: Write each kernel's standard output and error (TensorFlow's C++
-            notices, ipykernel's log) to a file instead of this process's terminal.
-        socket_dir: Where the per-kernel folders of Unix sockets go; a socket path
-            has at most 107 bytes, so a short one (default: the temporary folder).
-        threads: Compute threads of each kernel (TensorFlow, OpenMP, BLAS); None:
-            the libraries' own choice, the machine's core count.
-    """
-
-    def __init__(self, scratch: Path | None = None, capture: bool = True,
-                 socket_dir: Path | None = None, threads: int | None = None):
-        self.scratch = scratch
-        self.threads = threads
-        self.capture = capture and scratch is not None
-        self.socket_dir = socket_dir
-        self.stopped = False
-        self._lock = threading.Lock()
-        self._pids: set[int] = set()
-        self._socket_folders: set[str] = set()
-        if scratch is not None:
-            (scratch / "tmp").mkdir(parents=True, exist_ok=True)
-
-    def output_file(self, name: str) -> Path | None:
-        """The file that captures notebook ``name``'s kernel output, if captured."""
-        return self.scratch / f"{name}.out" if self.capture else None
-
-    def environment(self, env: dict[str, str] | None) -> dict[str, str]:
-        env = dict(os.environ if env is None else env)
-        if self.scratch is not None:
-            env["TMPDIR"] = str(self.scratch / "tmp")
-        # Read by TensorFlow's C++ side as it loads; absl prints its preamble anyway.
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        if self.threads is not None:
-            # Read once, as the libraries load: the kernel's process is new.
-            for name in THREAD_VARIABLES:
-                env[name] = str(self.threads)
-        return env
-
-    def socket_folder(self) -> str:
-        folder = tempfile.mkdtemp(prefix="zspace-kernel-", dir=self.socket_dir)
-        with self._lock:
-            self._socket_folders.add(folder)
-        return folder
-
-    def started(self, pid: int) -> None:
-        with self._lock:
-            if self.stopped:
-                _kill_group(pid)
-            else:
-                self._pids.add(pid)
-
-    def ended(self, pid: int | None, socket_folder: str | None) -> None:
-        with self._lock:
-            self._pids.discard(pid)
-            self._socket_folders.discard(socket_folder)
-        if socket_folder:
-            shutil.rmtree(socket_folder, ignore_errors=True)
-
-    def stop(self) -> None:
-        """Kill every running kernel (with its children) and any started later."""
-        with self._lock:
-            self.stopped = True
-            pids = list(self._pids)
-        for pid in pids + _session_children():
-            _kill_group(pid)
-
-    def close(self) -> None:
-        """Remove the socket folders of kernels that did not clean up after
-        themselves; after :meth:`stop`, kill any kernel still alive."""
-        if self.stopped:
-            # A kernel launched in the instant of Ctrl-C may not have been counted;
-            # left alive, it would write its connection file into the scratch folder
-            # after the build removed it.
-            for pid in _session_children():
-                _kill_group(pid)
-        with self._lock:
-            folders, self._socket_folders = self._socket_folders, set()
-        for folder in folders:
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def _session_children() -> list[int]:
-    """This process's children that lead a session of their own: its kernels.
-
-    jupyter_client starts every kernel with ``start_new_session``; the data set's
-    worker processes and other helpers stay in this process's session. Linux only
-    (``/proc``); elsewhere the kernels counted by :meth:`Kernels.started` are all.
-    """
-    me, found = os.getpid(), []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            # pid (comm) state ppid pgrp session ...; comm may hold spaces.
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        pid = int(stat.parent.name)
-        if int(fields[1]) == me and int(fields[3]) == pid:
-            found.append(pid)
-    return found
-
-
-def _kill_group(pid: int) -> None:
-    # jupyter_client starts each kernel in a session of its own: its process group
-    # holds the kernel and whatever it started.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-class IsolatedKernelManager(AsyncKernelManager):
-    """A kernel that talks over Unix sockets in a private folder, not TCP ports.
-
-    Kernels started at the same moment pick their TCP ports independently and can
-    collide; with IPC sockets in a fresh folder per kernel there is nothing to share.
-    The folder is removed when the kernel is cleaned up. :func:`execute` subclasses
-    it per notebook to set ``kernels`` and ``output_file``.
-    """
-
-    kernels: Kernels | None = None
-    output_file: Path | None = None
-    _socket_folder: str | None = None
-
-    @default("transport")
-    def _default_transport(self) -> str:
-        return "ipc"
-
-    @default("ip")
-    def _default_ip(self) -> str:
-        self._socket_folder = (self.kernels or Kernels()).socket_folder()
-        return os.path.join(self._socket_folder, "kernel")
-
-    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
-        kernels = self.kernels or Kernels()
-        kw["env"] = kernels.environment(kw.get("env"))
-        stream = None
-        if self.output_file is not None:
-            stream = open(self.output_file, "ab")  # noqa: SIM115 (the child's copy)
-            kw.update(stdout=stream, stderr=subprocess.STDOUT)
-        try:
-            await super()._async_launch_kernel(kernel_cmd, **kw)
-        finally:
-            if stream is not None:
-                stream.close()
-        kernels.started(self.provisioner.pid)
-
-    async def _async_interrupt_kernel(self) -> None:
-        # jupyter_client interrupts (SIGINT) every kernel before shutting it down, in
-        # case a cell is still running. papermill shuts a kernel down only after its
-        # last cell, so the signal finds it idle or handling the shutdown request,
-        # and ipykernel logs "KeyboardInterrupt caught in kernel" on a good build.
-        if self.shutting_down:
-            return
-        await super()._async_interrupt_kernel()
-
-    async def _async_cleanup_resources(self, restart: bool = False) -> None:
-        pid = getattr(self.provisioner, "pid", None)
-        await super()._async_cleanup_resources(restart=restart)
-        if not restart:
-            (self.kernels or Kernels()).ended(pid, self._socket_folder)
-
-
 def execute(spec: NotebookSpec, parameters: dict[str, Any], output: Path,
             kernels: Kernels | None = None) -> None:
     """Run one notebook with papermill; the executed copy is written to ``output``.
@@ -350,13 +171,11 @@ def execute(spec: NotebookSpec, parameters: dict[str, Any], output: Path,
     output.parent.mkdir(parents=True, exist_ok=True)
     kernels = kernels or Kernels()
     captured = kernels.output_file(spec.name)
-    manager = type("IsolatedKernelManager", (IsolatedKernelManager,),
-                   {"kernels": kernels, "output_file": captured})
     try:
         papermill.execute_notebook(
             str(spec.path), str(output), parameters=parameters,
             kernel_name="python3", progress_bar=False,
-            kernel_manager_class=manager)
+            kernel_manager_class=kernels.manager_class(spec.name))
     except papermill.PapermillExecutionError as error:
         number, first_line = _source_cell(output, error.cell_index)
         raise BuildError(
@@ -395,3 +214,11 @@ def _source_cell(executed: Path, index: int) -> tuple[int, str]:
                    if "injected-parameters" in cell.metadata.get("tags", ()))
     lines = [line for line in cells[index].source.splitlines() if line.strip()]
     return index - injected + 1, lines[0].strip() if lines else ""
+
+
+def outputs_exist(spec: NotebookSpec, folder: Path) -> bool:
+    """Whether ``folder`` holds everything notebook ``spec`` writes: its results, its
+    figures and its site folders."""
+    return (folder / RESULTS_FILE).is_file() and all(
+        (folder / file).is_file() for file in spec.figures.values()) and all(
+        (folder / name).is_dir() for name in spec.site)

@@ -1,0 +1,76 @@
+"""Where a model comes from: the build cache, the published weights, a pretrained file,
+or training. Decided in one place, without TensorFlow, so the plan can say what a
+build will do and training does exactly that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from zspace import paths
+from zspace.config import JudgeConfig, ModelConfig
+from zspace.models import published
+from zspace.models.artifacts import is_intact
+
+CACHED, PUBLISHED, PRETRAINED, TRAIN = "cached", "published", "pretrained", "train"
+
+
+@dataclass(frozen=True)
+class Source:
+    """What making one model means.
+
+    Attributes:
+        kind: ``cached`` (an intact artifact exists), ``published`` (weights in
+            ``models/<profile>/`` made under the same key), ``pretrained`` (a
+            configured ``.keras`` file) or ``train``.
+        why: A short phrase for messages: what happens, and why where not obvious.
+        found: The published model, where ``kind`` is ``published``.
+        unusable: Why published weights for this name exist but cannot be used
+            (another key, a damaged file); empty where there are none or they fit.
+    """
+
+    kind: str
+    why: str
+    found: published.Published | None = None
+    unusable: str = ""
+
+
+def source_of(name: str, model_config: ModelConfig | JudgeConfig, spec: dict,
+              key: str, build_root: Path | None, published_dir: Path | None,
+              retrain: bool = False) -> Source:
+    """Decide where model ``name`` under ``key`` comes from, in the order the trainer
+    follows: cache, published weights, pretrained file, training.
+
+    Args:
+        name: The model's (variant's) name.
+        model_config: Its configuration section (for ``pretrained``).
+        spec: The spec ``key`` digests (to say what changed in published weights).
+        key: The artifact key.
+        build_root: The build folder.
+        published_dir: ``models/<profile>/``, or None to ignore published weights.
+        retrain: Ignore the cache and the published weights.
+
+    Returns:
+        The :class:`Source`.
+    """
+    folder = paths.model_artifact(build_root, name, key)
+    if not retrain and is_intact(folder):
+        return Source(CACHED, f"cached in {folder}")
+    damaged = (" (its cached artifact is damaged and is rebuilt)"
+               if folder.exists() and not retrain else "")
+    unusable = ""
+    if published_dir is not None and not retrain:
+        try:
+            found = published.find(published_dir, name, spec, key)
+        except published.Unusable as error:
+            unusable = str(error)
+        else:
+            if found is not None:
+                return Source(PUBLISHED, "loading the published weights from "
+                              f"{published_dir}{damaged}", found)
+    if model_config.pretrained:
+        return Source(PRETRAINED, f"adopting {model_config.pretrained}{damaged}",
+                      unusable=unusable)
+    note = f" ({unusable})" if unusable else ""
+    return Source(TRAIN, f"training{note}{damaged}", unusable=unusable)

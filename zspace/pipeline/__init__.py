@@ -1,0 +1,13 @@
+"""The build engine: the plan of stages and what runs them.
+
+- ``plan``: every stage (data, each model variant, each notebook, the report), its
+  key, its inputs and why it is stale; ``build``, ``status`` and ``train`` read it.
+- ``engine``: ``build``, ``status`` and ``train`` themselves.
+- ``runner``: executes notebooks, several at once; ``notebooks``: their declared
+  figures, models and parameters, and one papermill run; ``kernels``: the kernel
+  processes (private sockets, fixed threads, captured output, Ctrl-C).
+- ``state``: stage keys and the record of finished stages; ``session`` and ``lock``:
+  one process per build folder, its log and scratch folder.
+
+The site the build publishes is rendered by :mod:`zspace.site`.
+"""

@@ -1,0 +1,230 @@
+"""``build``, ``status`` and ``train``: each reads the plan and runs what is stale.
+
+The build goes layer by layer (data, models, notebooks, report) and makes the plan
+anew after each layer that ran, so the next layer's keys are those of what was made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import time
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from zspace import paths
+from zspace.config import Config
+from zspace.errors import BuildError, ConfigError
+from zspace.files import write_json_atomic
+from zspace.models import keys
+from zspace.pipeline.plan import REPORT_STAGE, Plan, make_plan
+from zspace.pipeline.runner import Build, run_notebooks
+from zspace.pipeline.session import Session, interrupt_deferred, open_session
+from zspace.site.publish import NotebookOutput, publish_site
+
+PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "scipy", "scikit-learn",
+            "scikit-image", "matplotlib", "pillow", "jinja2", "markdown", "papermill")
+
+
+def build(config: Config, build_root: Path | None = None, *, force: bool = False,
+          only: tuple[str, ...] = (), progress: bool = True,
+          session: Session | None = None) -> Path:
+    """Build the report of ``config``; return the published site folder.
+
+    Args:
+        config: The configuration.
+        build_root: The build folder (default ``build/``).
+        force: Run the selected stages even when they are fresh.
+        only: Stage names to consider (notebook names, ``report``); others are
+            skipped even if stale. Empty: every stage.
+        progress: Progress lines and bars on stderr.
+        session: An open session of ``build/<profile>/`` (the command line opens
+            one to capture its own output); None: the build opens its own.
+
+    Raises:
+        ConfigError: Unknown notebook parameter or stage name (before anything runs).
+        DataError, ModelError: Bad data path or model file.
+        TrainingError: A model's loss became non-finite or exploded.
+        BuildBusy: Another process is building in ``build/<profile>/``.
+        BuildError: A notebook or the report failed; the published site is untouched.
+        KeyboardInterrupt: Ctrl-C; kernels are stopped, scratch files removed, the
+            published site untouched, and finished stages kept for the next build.
+    """
+    b = Build(config, paths.build_dir(build_root), progress)
+    plan = make_plan(config, b.build_root)
+    _check_only(only, plan)
+    opened = (contextlib.nullcontext(session) if session is not None
+              else open_session(b.root, quiet=not progress))
+    with opened as b.session:
+        started = time.perf_counter()
+        site, done = _stages(b, plan, force, only)
+        b.say(f"built in {_duration(time.perf_counter() - started)}: {done}; "
+              f"log {b.session.log.path}")
+        return site
+
+
+def status(config: Config, build_root: Path | None = None) -> list[tuple[str, str]]:
+    """Each stage and ``fresh`` or ``stale: why``, without running anything."""
+    return make_plan(config, build_root).rows()
+
+
+def train(config: Config, build_root: Path | None = None, *, retrain: bool = False,
+          progress: bool = True, session: Session | None = None) -> list:
+    """Make every model of the configuration (the AE, the VAE, the wide AE and the
+    judge), as the plan says: load what is cached or published, train the rest.
+
+    Returns:
+        The :class:`zspace.models.training.TrainedModel` of each, in plan order.
+    """
+    b = Build(config, paths.build_dir(build_root), progress, session=session)
+    names = [*keys.MODEL_NAMES, keys.JUDGE]
+    plan = make_plan(config, b.build_root, models=names, retrain=retrain)
+    if not plan.data.fresh:
+        b.say(f"data: preparing ({plan.data.state.removeprefix('stale: ')})")
+    dataset = _load_data(b)
+    plan = make_plan(config, b.build_root, models=names, retrain=retrain,
+                     specs=plan.specs)
+    from zspace.models.runtime import get_strategy
+
+    get_strategy(config.train.strategy)  # multi-worker set-up must come first
+    return [_make_model(b, stage, dataset, retrain) for stage in plan.models]
+
+
+def _stages(b: Build, plan: Plan, force: bool,
+            only: tuple[str, ...]) -> tuple[Path, str]:
+    """Run the stale stages of ``plan``; return the site and a summary."""
+    b.root.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(b.root / "config.json", b.config.to_dict())
+    started = time.perf_counter()
+    dataset = _prepare_data(b, plan)
+    b.timings["data"] = time.perf_counter() - started
+    if not plan.data.fresh:
+        plan = _replan(b, plan)
+
+    started = time.perf_counter()
+    stale = [stage for stage in plan.models if not stage.fresh]
+    for stage in stale:
+        dataset = dataset or _load_data(b)
+        _make_model(b, stage, dataset)
+    b.timings["models"] = time.perf_counter() - started
+    if stale:
+        plan = _replan(b, plan)
+
+    jobs = []
+    for stage in plan.notebooks:
+        selected = not only or stage.spec.name in only
+        if selected and (force or not stage.fresh):
+            jobs.append((stage, plan.inputs(stage)))
+        elif not stage.has_outputs:
+            raise BuildError(f"notebook {stage.spec.name} has never run; build "
+                             "without --only first")
+    b.say(f"notebooks: {len(jobs)} to run, {len(plan.notebooks) - len(jobs)} fresh")
+    failures = run_notebooks(b, jobs)
+    if failures:
+        more = (f"\n({len(failures) - 1} more notebooks failed)"
+                if len(failures) > 1 else "")
+        raise BuildError(f"{failures[0]}{more}\nthe published report is unchanged")
+
+    done = f"{len(jobs)} of {len(plan.notebooks)} notebooks run"
+    if stale:
+        done = f"{len(stale)} of {len(plan.models)} models made, {done}"
+    if jobs:
+        plan = _replan(b, plan)
+    site = b.root / "site"
+    if (not jobs and plan.report.fresh
+            and not (force and (not only or REPORT_STAGE in only))):
+        b.say("report: fresh")
+        return site, f"{done}, report fresh"
+    started = time.perf_counter()
+    _publish(b, plan)
+    b.state.record(REPORT_STAGE, plan.report.key, time.perf_counter() - started)
+    b.say("report: rendered and published")
+    return site, f"{done}, report published"
+
+
+def _replan(b: Build, plan: Plan) -> Plan:
+    return make_plan(b.config, b.build_root, specs=plan.specs)
+
+
+def _prepare_data(b: Build, plan: Plan):
+    """The data set where the plan says it must be prepared, else None (a fresh
+    build does not open it)."""
+    if plan.data.fresh:
+        b.card = plan.data.card.to_dict()
+        return None
+    b.say(f"data: preparing ({plan.data.state.removeprefix('stale: ')})")
+    return _load_data(b)
+
+
+def _load_data(b: Build):
+    from zspace.data import load_dataset
+
+    dataset = load_dataset(b.config.data, b.build_root, b.progress)
+    b.card = dataset.card.to_dict()
+    return dataset
+
+
+def _make_model(b: Build, stage, dataset, retrain: bool = False):
+    """Make one model as its stage says (load, adopt or train), saying so first."""
+    from zspace.models import train_or_load_named
+
+    if not stage.fresh:
+        b.models_made.append(stage.variant.name)
+        b.say(f"{stage.name}: {stage.source.why}")
+    return train_or_load_named(stage.variant.name, b.config, dataset, b.build_root,
+                               b.progress, retrain=retrain)
+
+
+def _check_only(only: tuple[str, ...], plan: Plan) -> None:
+    known = {stage.spec.name for stage in plan.notebooks} | {REPORT_STAGE}
+    for name in only:
+        if name not in known:
+            raise ConfigError(f"--only {name}: no such stage (stages: "
+                              f"{', '.join(sorted(known))})")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    return f"{int(seconds // 60)} min {seconds % 60:02.0f} s"
+
+
+def _publish(b: Build, plan: Plan) -> None:
+    dataset_hash = plan.data.card.content_hash
+    outputs = [NotebookOutput(
+        name=stage.spec.name, folder=b.root / "notebooks" / stage.spec.name,
+        notebook_file=stage.spec.path.name, figures=stage.spec.figures,
+        site=stage.spec.site, parameters=stage.parameters,
+        models={name: m.key for name, m in stage.models.items()},
+        dataset=dataset_hash, code=stage.key.parts["code"], key=stage.key.digest)
+        for stage in plan.notebooks]
+    report_key = plan.report.key.digest
+    publish_site(b.root, outputs, _provenance(b, report_key), b.templates,
+                 archive_root=paths.build_dir(b.build_root) / "archive"
+                 / b.config.name,
+                 build_id=f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{report_key[:8]}",
+                 keep_archives=b.config.build.keep_archives,
+                 to_repository=b.config.build.publish, deferred=interrupt_deferred)
+
+
+def _provenance(b: Build, report_key: str) -> dict[str, Any]:
+    stages = {name: record.get("seconds") for name, record in b.state.stages.items()}
+    stages.update({k: round(v, 2) for k, v in b.timings.items()})
+    return {
+        "config": b.config.to_dict(),
+        "dataset": b.card,
+        "packages": {name: _version(name) for name in PACKAGES if _version(name)},
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "timings": stages,
+        "report_key": report_key,
+    }
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None

@@ -1,0 +1,309 @@
+"""The plan: every stage of a build, with its key, its inputs and why it is stale.
+
+:func:`make_plan` lists them in order: the data set, each model variant, each
+notebook and the report. ``build``, ``status`` and ``train`` read it, and so do their
+messages: a stage runs exactly when the plan calls it stale, for the reason the plan
+gives. Making a plan runs nothing and imports no TensorFlow.
+
+Before the data set is prepared its content hash is unknown, and with it every model
+key; those stages are stale, waiting for the data. The build makes the plan anew
+after each layer of stages, so what it records is the key of what it made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from zspace import paths
+from zspace.config import Config
+from zspace.data.dataset import DatasetCard
+from zspace.errors import ConfigError
+from zspace.models import keys
+from zspace.models.sources import CACHED, Source, source_of
+from zspace.pipeline import notebooks as nb
+from zspace.pipeline.state import BuildState, StageKey, describe_change
+from zspace.site.publish import report_key_parts
+from zspace.versioning import code_digest
+
+FRESH = "fresh"
+REPORT_STAGE = "report"
+# The code a notebook runs: the whole package but the build engine, the site, the
+# figure diff, the command line and the opt-in training speed-ups (which change no
+# notebook's result: a model trained with them has a key of its own).
+NOTEBOOK_CODE_EXCLUDED = ("zspace/pipeline/", "zspace/site/", "zspace/diff/",
+                          "zspace/cli.py", "zspace/models/speed.py")
+
+
+def notebook_code() -> list[Path]:
+    """The package's source files that notebooks import, in a stable order."""
+    files = sorted((paths.ROOT / "zspace").rglob("*.py"))
+    return [f for f in files if not f.relative_to(paths.ROOT).as_posix().startswith(
+        NOTEBOOK_CODE_EXCLUDED)]
+
+
+def analysis_dir(config: Config) -> Path:
+    """The folder of the analysis notebooks."""
+    return Path(config.build.analysis_dir or paths.ANALYSIS)
+
+
+def templates_dir(config: Config) -> Path:
+    """The folder of the report templates."""
+    return Path(config.build.templates_dir or paths.REPORT_TEMPLATES)
+
+
+@dataclass(frozen=True)
+class DataStage:
+    """The prepared data set: its cache entry and, once prepared, its card."""
+
+    entry: Path
+    card: DatasetCard | None
+    state: str
+
+    name = "data"
+
+    @property
+    def fresh(self) -> bool:
+        return self.state == FRESH
+
+
+@dataclass(frozen=True)
+class ModelStage:
+    """One model variant: its key, its artifact folder and where it comes from.
+
+    ``key``, ``folder`` and ``source`` are None while the data set is not prepared.
+    """
+
+    variant: keys.ModelVariant
+    key: str | None
+    folder: Path | None
+    source: Source | None
+
+    @property
+    def name(self) -> str:
+        return f"model {self.variant.name}"
+
+    @property
+    def fresh(self) -> bool:
+        return self.source is not None and self.source.kind == CACHED
+
+    @property
+    def state(self) -> str:
+        if self.fresh:
+            return FRESH
+        return "stale: " + (self.source.why if self.source is not None
+                            else "waiting for the data set")
+
+
+@dataclass(frozen=True)
+class NotebookStage:
+    """One notebook: its parameters, key, inputs and whether its outputs are current.
+
+    Attributes:
+        spec: The notebook.
+        parameters: Its resolved parameters.
+        key: Its stage key (code, parameters, thread count, input keys).
+        models: The model stages it loads, by model name.
+        has_outputs: Whether its figures and results exist in the build folder.
+        state: ``fresh`` or ``stale: why``.
+    """
+
+    spec: nb.NotebookSpec
+    parameters: dict[str, Any]
+    key: StageKey
+    models: dict[str, ModelStage]
+    has_outputs: bool
+    state: str
+
+    @property
+    def name(self) -> str:
+        return f"notebook {self.spec.name}"
+
+    @property
+    def fresh(self) -> bool:
+        return self.state == FRESH
+
+
+@dataclass(frozen=True)
+class ReportStage:
+    key: StageKey
+    state: str
+
+    name = REPORT_STAGE
+
+    @property
+    def fresh(self) -> bool:
+        return self.state == FRESH
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every stage of one build folder, in the order they run."""
+
+    config: Config
+    build_root: Path
+    data: DataStage
+    models: tuple[ModelStage, ...]
+    notebooks: tuple[NotebookStage, ...]
+    report: ReportStage
+
+    @property
+    def root(self) -> Path:
+        """The profile's build folder."""
+        return paths.profile_dir(self.build_root, self.config.name)
+
+    @property
+    def specs(self) -> list[nb.NotebookSpec]:
+        return [stage.spec for stage in self.notebooks]
+
+    def stages(self) -> list:
+        return [self.data, *self.models, *self.notebooks, self.report]
+
+    def rows(self) -> list[tuple[str, str]]:
+        """``(stage, state)`` for every stage: what ``status`` prints."""
+        return [(stage.name, stage.state) for stage in self.stages()]
+
+    def model_keys(self) -> dict[str, str]:
+        """The key of every model variant whose key is known."""
+        return {m.variant.name: m.key for m in self.models if m.key is not None}
+
+    def inputs(self, stage: NotebookStage) -> dict[str, Any]:
+        """The inputs manifest of a notebook: the resolved configuration, the data
+        cache folder, and each model's artifact folder and key. The notebook loads
+        these and nothing else."""
+        return {
+            "config": self.config.to_dict(),
+            "data": {"folder": str(self.data.entry),
+                     "content_hash": self.data.card.content_hash
+                     if self.data.card else None},
+            "models": {name: {"folder": str(m.folder), "key": m.key}
+                       for name, m in stage.models.items()},
+        }
+
+
+def make_plan(config: Config, build_root: Path | None = None, *,
+              models: Sequence[str] | None = None,
+              specs: list[nb.NotebookSpec] | None = None,
+              retrain: bool = False) -> Plan:
+    """Every stage of the build of ``config`` in ``build_root``, and its state.
+
+    Args:
+        config: The configuration.
+        build_root: The build folder (default ``build/``).
+        models: The model variants to plan (default: those the notebooks need).
+        specs: The notebooks, when already read (default: read them).
+        retrain: Plan every model as trained afresh.
+
+    Raises:
+        ConfigError: A notebook override names no notebook or parameter, or has the
+            wrong type; the analysis folder holds no notebook.
+        DataError: The data source's path is wrong.
+    """
+    build_root = paths.build_dir(build_root)
+    specs = specs if specs is not None else discover(config, analysis_dir(config))
+    state = BuildState(paths.profile_dir(build_root, config.name) / "state.json")
+    data = data_stage(config, build_root)
+    needed = (list(models) if models is not None
+              else sorted({name for spec in specs for name in spec.models}))
+    model_stages = tuple(model_stage(keys.variant(name, config), data, build_root,
+                                     config, retrain) for name in needed)
+    by_name = {stage.variant.name: stage for stage in model_stages}
+    code = code_digest(*notebook_code())
+    notebook_stages = tuple(
+        _notebook_stage(spec, config, data, by_name, code, state, build_root)
+        for spec in specs)
+    report_key = StageKey(report_key_parts(
+        templates_dir(config), {s.spec.name: s.key.digest for s in notebook_stages},
+        config.build.publish))
+    site = paths.profile_dir(build_root, config.name) / "site"
+    report = ReportStage(report_key, stage_state(state, REPORT_STAGE, report_key,
+                                                 site.is_dir()))
+    return Plan(config, build_root, data, model_stages, notebook_stages, report)
+
+
+def discover(config: Config, folder: Path) -> list[nb.NotebookSpec]:
+    """Every notebook of ``folder``, checking that configured overrides name them.
+
+    Raises:
+        ConfigError: ``notebooks.NAME`` names no notebook in the folder, or the folder
+            holds no notebook.
+    """
+    if not folder.is_dir() or not any(folder.glob("*.ipynb")):
+        raise ConfigError(f"build.analysis_dir: no notebooks (*.ipynb) in {folder}")
+    specs = [nb.read_spec(path) for path in sorted(folder.glob("*.ipynb"))]
+    names = {spec.name for spec in specs}
+    for name in config.notebooks:
+        if name not in names:
+            raise ConfigError(f"notebooks.{name}: no notebook {name}.ipynb in {folder} "
+                              f"(notebooks: {', '.join(sorted(names))})")
+    return specs
+
+
+def data_stage(config: Config, build_root: Path) -> DataStage:
+    """The data set's cache entry and whether it is prepared and whole."""
+    from zspace.data import cache_entry
+    from zspace.data.cache import DamagedEntry, open_entry
+
+    entry = cache_entry(config.data, build_root)
+    try:
+        dataset = open_entry(entry)
+    except DamagedEntry as error:
+        return DataStage(entry, None, f"stale: cache entry damaged ({error})")
+    if dataset is None:
+        return DataStage(entry, None, "stale: not prepared")
+    return DataStage(entry, dataset.card, FRESH)
+
+
+def model_stage(variant: keys.ModelVariant, data: DataStage, build_root: Path,
+                config: Config, retrain: bool = False) -> ModelStage:
+    """A model variant's key, artifact folder and source (once the data is known)."""
+    if data.card is None:
+        return ModelStage(variant, None, None, None)
+    from zspace.models import published
+
+    spec = variant.spec(data.card)
+    key = keys.artifact_key(spec)
+    source = source_of(variant.name, variant.model_config, spec, key, build_root,
+                       published.folder_for(config), retrain)
+    return ModelStage(variant, key, paths.model_artifact(build_root, variant.name, key),
+                      source)
+
+
+def notebook_key(spec: nb.NotebookSpec, parameters: dict[str, Any],
+                 dataset_hash: str, model_keys: dict[str, str], threads: int,
+                 code: str | None = None) -> StageKey:
+    """A notebook's stage key: its source, the library code, its parameters, the
+    kernels' thread count and the keys of its inputs."""
+    return StageKey({
+        "notebook": code_digest(spec.path),
+        "code": code if code is not None else code_digest(*notebook_code()),
+        "parameters": parameters,
+        "threads": threads,
+        "inputs": {"dataset": dataset_hash,
+                   **{f"model {name}": model_keys[name] for name in spec.models}},
+    })
+
+
+def _notebook_stage(spec: nb.NotebookSpec, config: Config, data: DataStage,
+                    models: dict[str, ModelStage], code: str, state: BuildState,
+                    build_root: Path) -> NotebookStage:
+    parameters = nb.resolve_parameters(spec, config.notebooks.get(spec.name, {}))
+    mine = {name: models[name] for name in spec.models}
+    model_keys = {name: m.key or "missing" for name, m in mine.items()}
+    key = notebook_key(spec, parameters,
+                       data.card.content_hash if data.card else "missing", model_keys,
+                       config.build.kernel_threads, code)
+    outputs = nb.outputs_exist(spec, paths.profile_dir(build_root, config.name)
+                               / "notebooks" / spec.name)
+    return NotebookStage(spec, parameters, key, mine, outputs,
+                         stage_state(state, f"notebook {spec.name}", key, outputs))
+
+
+def stage_state(state: BuildState, stage: str, key: StageKey, outputs: bool) -> str:
+    """``fresh`` or ``stale: why`` for one stage of the build record."""
+    previous = state.previous(stage)
+    if previous.get("key") == key.digest and outputs:
+        return FRESH
+    return "stale: " + describe_change(key, previous)
