@@ -18,6 +18,7 @@ from zspace.config import load_config
 from zspace.errors import BuildError, ConfigError
 from zspace.files import sha256_of
 from zspace.pipeline import engine, plan
+from zspace.pipeline.plan import make_plan
 
 FIRST = """
 run = zspace.notebook.start(inputs_file, output_dir)
@@ -222,3 +223,53 @@ def test_missing_result_in_a_template_stops_the_build(project):
     with pytest.raises(BuildError, match="C.md.j2.*nowhere"):
         _build(project)
     assert not (project / "build" / "smoke" / "site").exists()
+
+
+def _planned_stale(project, *overrides) -> set[str]:
+    rows = engine.status(_config(project, *overrides), project / "build")
+    return {name for name, state in rows if state != "fresh"}
+
+
+def test_status_and_build_agree_after_each_kind_of_change(project, executed,
+                                                          monkeypatch):
+    _build(project)
+    # A parameter: its notebook and the report.
+    executed.clear()
+    stale = _planned_stale(project, "notebooks.first.points=6")
+    assert stale == {"notebook first", "report"}
+    _build(project, "notebooks.first.points=6")
+    assert {f"notebook {name}" for name in executed} == stale - {"report"}
+    assert _planned_stale(project, "notebooks.first.points=6") == set()
+    # The data: its stage and every notebook (their inputs changed).
+    executed.clear()
+    changed = ("notebooks.first.points=6", "data.num_train=256")
+    stale = _planned_stale(project, *changed)
+    assert stale == {"data", "notebook first", "notebook second", "report"}
+    _build(project, *changed)
+    assert {f"notebook {name}" for name in executed} == stale - {"data", "report"}
+    assert _planned_stale(project, *changed) == set()
+    # The library code the notebooks run.
+    code = project / "library.py"
+    code.write_text("VERSION = 1\n")
+    monkeypatch.setattr(plan, "notebook_code", lambda: [code])
+    _build(project, *changed)
+    executed.clear()
+    code.write_text("VERSION = 2\n")
+    rows = dict(engine.status(_config(project, *changed), project / "build"))
+    assert rows["notebook first"] == rows["notebook second"] == "stale: code changed"
+    _build(project, *changed)
+    assert sorted(executed) == ["first", "second"]
+    assert _planned_stale(project, *changed) == set()
+
+
+def test_each_notebook_gets_the_inputs_manifest_of_the_plan(project):
+    config = _config(project)
+    _build(project)
+    made = make_plan(config, project / "build")
+    stage = made.notebooks[0]
+    recorded = json.loads((project / "build" / "smoke" / "notebooks"
+                           / stage.spec.name / "inputs.json").read_text())
+    assert recorded == made.inputs(stage)
+    assert recorded["data"]["folder"] == str(made.data.entry)
+    assert recorded["data"]["content_hash"] == made.data.card.content_hash
+    assert recorded["config"] == config.to_dict()

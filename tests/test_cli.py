@@ -65,3 +65,21 @@ def test_clean_keeps_caches_unless_told(tmp_path):
     assert (build / "cache").exists() and not (build / "report").exists()
     run("clean", "--all", "--build-dir", str(build))
     assert not (build / "cache").exists()
+
+
+def test_a_nonsense_learning_rate_exits_2_naming_the_key(tmp_path):
+    result = run("train", "--config", "smoke", "--set", "train.learning_rate=-1",
+                 "--build-dir", str(tmp_path / "build"))
+    assert result.returncode == 2
+    assert "train.learning_rate: expected a positive learning rate" in result.stderr
+    assert not (tmp_path / "build" / "cache").exists()
+
+
+def test_an_exploding_loss_exits_3_and_caches_nothing(tmp_path):
+    build = tmp_path / "build"
+    result = run("train", "--config", "smoke", "--set", "train.learning_rate=1000.0",
+                 "--build-dir", str(build), "-q")
+    assert result.returncode == 3, result.stderr
+    assert "model ae:" in result.stderr and "in epoch 1, step" in result.stderr
+    assert "train.learning_rate" in result.stderr and "Traceback" not in result.stderr
+    assert list((build / "cache" / "models").iterdir()) == []

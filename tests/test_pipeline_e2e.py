@@ -138,3 +138,32 @@ def test_explorer_runs_the_builds_decoders_offline(smoke_build):
     for page in ("index.md", "A-vae-faces.md", "C-fragmentation.md"):
         text = (site / page).read_text()
         assert "](explorer.html)" in text and "code host" in text, page
+
+
+def test_a_notebook_whose_artifact_is_gone_fails_naming_it_and_trains_nothing(
+        smoke_build, tmp_path):
+    from zspace.pipeline.plan import make_plan
+    from zspace.pipeline.runner import Build, run_notebooks
+
+    build_root, _ = smoke_build
+    config = load_config("smoke")
+    made = make_plan(config, build_root)
+    stage = next(s for s in made.notebooks if s.spec.name == "20_vae_generation")
+    inputs = made.inputs(stage)
+    # The artifact the plan named, removed before the notebook runs: a copy of the
+    # manifest points into an empty folder instead of deleting the shared cache.
+    gone = tmp_path / "cache" / "models" / f"vae-{inputs['models']['vae']['key']}"
+    inputs["models"]["vae"]["folder"] = str(gone)
+    models_before = sorted((build_root / "cache" / "models").iterdir())
+    failures = run_notebooks(Build(config, build_root, progress=False),
+                             [(stage, inputs)])
+    assert len(failures) == 1
+    message = str(failures[0])
+    assert "20_vae_generation" in message and str(gone) in message
+    assert "missing" in message
+    assert sorted((build_root / "cache" / "models").iterdir()) == models_before
+    assert not gone.exists() and not list(tmp_path.rglob("*.partial"))
+    # The failed run is kept for inspection; the finished one is untouched.
+    folder = build_root / "smoke" / "notebooks"
+    assert (folder / "20_vae_generation.failed").is_dir()
+    assert (folder / "20_vae_generation" / "results.json").is_file()

@@ -165,6 +165,9 @@ def train_or_load(
             return cached
         source = sources.source_of(name, model_config, job.spec, job.key,
                                    build_root, published_dir, retrain)
+    elif job.final.exists():  # there, but not intact: never loaded
+        log.warning("rebuilding corrupt artifact: %s", job.final)
+        shutil.rmtree(job.final)
     if source.unusable:
         log.warning("%s: not loading the published weights: %s; %s instead", name,
                     source.unusable, "adopting the pretrained file"
