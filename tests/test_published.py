@@ -8,7 +8,6 @@ import logging
 import numpy as np
 import pytest
 
-from zspace import paths
 from zspace.config import (
     BuildConfig,
     Config,
@@ -18,7 +17,7 @@ from zspace.config import (
     ModelsConfig,
     TrainConfig,
 )
-from zspace.data import cache_key
+from zspace.data import cache_entry, cache_key
 from zspace.data.cache import save_entry
 from zspace.models import fitting, published, train_or_load_named
 from zspace.models.release import publish_models
@@ -84,8 +83,7 @@ def test_a_fresh_build_loads_them_without_training(released, monkeypatch):
     config, dataset, manifests, tmp_path = released
     no_training(monkeypatch)
     fresh = tmp_path / "fresh-clone"
-    save_entry(paths.data_cache_dir(fresh)
-               / f"{config.data.source}-{cache_key(config.data)}", dataset)
+    save_entry(cache_entry(config.data, fresh), dataset)
     models = train_all(config, dataset, fresh, progress=False)
     for manifest in manifests:
         loaded = models[manifest["name"]]

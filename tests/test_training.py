@@ -98,7 +98,7 @@ def test_second_call_loads_the_artifact(tmp_path):
     dataset = tiny_dataset()
     trained = train_or_load("ae", dataclasses.replace(TINY, kind="ae"), TRAIN, dataset,
                             tmp_path, progress=False)
-    assert trained.path == paths.model_cache_dir(tmp_path) / f"ae-{trained.key}"
+    assert trained.path == paths.model_artifact(tmp_path, "ae", trained.key)
     assert sorted(p.name for p in trained.path.iterdir()) == [
         "config.json", "dataset.json", "history.json", "manifest.json", "meta.json",
         "model.keras"]

@@ -84,7 +84,7 @@ def standalone_page(site: Path, models: list[dict[str, Any]],
         The page written.
     """
     from zspace import paths
-    from zspace.site.pages import template_environment
+    from zspace.site.templates import template_environment
 
     templates = templates or paths.REPORT_TEMPLATES
     context = {"results": {"explorer": {"models": models, **settings}},

@@ -23,6 +23,7 @@ from markupsafe import Markup
 from zspace import paths
 from zspace.errors import BuildError
 from zspace.site import explorer
+from zspace.site.templates import template_environment
 
 ARTICLES = {
     "A": "A VAE on faces: training and image creation",
@@ -47,43 +48,6 @@ class Links:
 def page_name(article: str) -> str:
     """File stem of an article page, e.g. ``A-vae-faces``."""
     return PAGES[article]
-
-
-def _number(value: Any, digits: int = 3) -> str:
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:.{digits}g}" if abs(value) < 1000 else f"{value:,.0f}"
-
-
-def _percent(value: float, digits: int = 1) -> str:
-    return f"{100 * value:.{digits}f} %"
-
-
-def _flatten(tree: dict, prefix: str = "") -> list[tuple[str, Any]]:
-    """(dotted key, value) pairs of a nested dict, for tables of the configuration."""
-    rows = []
-    for key, value in tree.items():
-        if isinstance(value, dict) and value:
-            rows.extend(_flatten(value, f"{prefix}{key}."))
-        else:
-            rows.append((f"{prefix}{key}", value))
-    return rows
-
-
-def template_environment(templates: Path, autoescape: bool) -> jinja2.Environment:
-    """The Jinja2 environment of the pages: strict, with the report's filters."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates),
-        autoescape=autoescape,
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["num"] = _number
-    env.filters["pct"] = _percent
-    env.filters["flatten"] = _flatten
-    return env
 
 
 def _figure_markup(manifest: dict, links: Links, as_html: bool):
