@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 # What a successful build may print: stage lines, zspace's own messages, progress bars.
 EXPECTED = re.compile(
-    r"^(prepared \d+ training|model \w+: |notebooks: \d+ to run|"
+    r"^(prepared \d+ training|data: |model \w+: |notebooks: \d+ to run|"
     r"  notebook \w+: (running|done in)|report: |built in |note: took over|"
     r"  warning: |  \w+: |training \w+: |faces \d+px: |\s*$)")
 NOISE = ("absl::InitializeLog", "oneDNN", "port.cc", "IPKernelApp", "KeyboardInterrupt",

@@ -192,7 +192,8 @@ def make_plan(config: Config, build_root: Path | None = None, *,
     Args:
         config: The configuration.
         build_root: The build folder (default ``build/``).
-        models: The model variants to plan (default: those the notebooks need).
+        models: Model variants to plan first, in this order; those the notebooks
+            need follow (sorted) where not among them.
         specs: The notebooks, when already read (default: read them).
         retrain: Plan every model as trained afresh.
 
@@ -205,8 +206,8 @@ def make_plan(config: Config, build_root: Path | None = None, *,
     specs = specs if specs is not None else discover(config, analysis_dir(config))
     state = BuildState(paths.profile_dir(build_root, config.name) / "state.json")
     data = data_stage(config, build_root)
-    needed = (list(models) if models is not None
-              else sorted({name for spec in specs for name in spec.models}))
+    needed = list(models or ())
+    needed += sorted({name for spec in specs for name in spec.models} - set(needed))
     model_stages = tuple(model_stage(keys.variant(name, config), data, build_root,
                                      config, retrain) for name in needed)
     by_name = {stage.variant.name: stage for stage in model_stages}
