@@ -183,11 +183,12 @@ def _train(name, spec, key, final, model_config, train_config, dataset, progress
     chief = runtime.is_chief(strategy)
     work = final.with_name(final.name + ".partial")  # kept across a killed run
     num_epochs = keys.effective_epochs(model_config, train_config)
-    model = compiled_model(name, model_config, train_config, dataset, strategy)
-    if keys.uses_speed(model_config, speed):
-        from zspace.models import speed as speed_options
-
-        speed_options.apply(model, speed)
+    # final is <build_root>/cache/models/<name>-<key>: three levels up is the build
+    # root, whose kernels/ holds the compiled speed.fuse_batch_norm kernel.
+    model = compiled_model(
+        name, model_config, train_config, dataset, strategy,
+        speed=speed if keys.uses_speed(model_config, speed) else None,
+        kernel_dir=final.parent.parent.parent / "kernels")
     first_epoch, history = restore(model, work / "checkpoint")
     resumed_from = first_epoch
     if first_epoch:
