@@ -185,18 +185,19 @@ def alternate(fits: dict, images: int, rounds: int) -> dict:
 
 def zspace_run(data, precision, speed=None):
     """The zspace trainer's model and pipeline (as ``train_or_load`` builds them)."""
+    from zspace import paths
     from zspace.config import ModelConfig, SpeedConfig, TrainConfig
     from zspace.data.dataset import Dataset, DatasetCard
-    from zspace.models import speed as speed_options
+    from zspace.models.factory import compiled_model
     from zspace.models.inputs import steps_per_epoch, training_batches
-    from zspace.models.training import compiled_model
 
     card = DatasetCard("synthetic", "benchmark", len(data), 0, data.shape[1], "bench")
     dataset = Dataset(data, data[:0], None, None, card)
     train = TrainConfig(batch_size=BATCH, precision=precision)
-    model = compiled_model("vae", ModelConfig(kind="vae"), train, dataset)
-    if speed:
-        speed_options.apply(model, SpeedConfig(**speed))
+    # The kernel goes where pipeline.py without --build-dir puts it.
+    model = compiled_model("vae", ModelConfig(kind="vae"), train, dataset,
+                           speed=SpeedConfig(**speed) if speed else None,
+                           kernel_dir=paths.build_dir() / "kernels")
     epochs_done = [0]
 
     def fit(epochs, callbacks):

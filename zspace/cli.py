@@ -3,7 +3,9 @@ diff | clean.
 
 Exit codes: 0 success, 1 an unexpected error (for diff: a figure changed), 2 bad input
 (configuration, data path, model file, diff side), 3 a failed build step, 4 the build
-folder is in use by another process, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
+folder is in use by another process, 5 the machine lacks a tool a setting needs (a C++
+compiler for speed.fuse_batch_norm), 130 interrupted (Ctrl-C), 143 terminated
+(SIGTERM).
 
 The commands that build (build, data, train, publish-models) hold the lock of
 ``build/<profile>/``, write ``build/<profile>/build.log`` and keep everything but
@@ -70,7 +72,8 @@ def make_parser() -> argparse.ArgumentParser:
         description="zspace: build the AE/VAE latent-space article series from a "
                     "data set and a configuration.",
         epilog="Exit codes: 0 ok, 2 bad input, 3 a build step failed, 4 the build "
-               "folder is in use, 130 interrupted, 143 terminated.",
+               "folder is in use, 5 a tool a setting needs is missing, 130 "
+               "interrupted, 143 terminated.",
     )
     _common_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -164,7 +164,8 @@ class SpeedConfig:
             hand-written gradient.
         fused_adam: Adam as one ``ResourceApplyAdam`` kernel per variable.
         fuse_batch_norm: Batch norm and the leaky ReLU after it as one fused kernel
-            each way (built on first use; needs a C++ compiler).
+            each way (compiled into the build folder's ``kernels/`` on first use;
+            needs a C++ compiler).
         subpixel_output: The decoder's last transposed convolution (a few colour
             channels) as a stride-1 convolution and a depth-to-space shuffle.
         jit_compile: Compile the training step with XLA (slower on CPUs).

@@ -1,7 +1,8 @@
 """One exception base for zspace, with a subclass per kind of failure.
 
 The CLI maps each subclass to an exit code, so a user (or a script) can tell bad input
-(exit 2) from a failing build step (exit 3) and from a build folder in use (exit 4).
+(exit 2) from a failing build step (exit 3), a build folder in use (exit 4) and a
+machine that lacks a tool (exit 5).
 """
 
 
@@ -43,3 +44,9 @@ class BuildBusy(ZspaceError):
     """Another process is building in the same build folder (it holds the lock)."""
 
     exit_code = 4
+
+
+class EnvironmentProblem(ZspaceError):
+    """The machine lacks a tool the chosen setting needs (say, a C++ compiler)."""
+
+    exit_code = 5

@@ -10,15 +10,31 @@ Both are plain chains of layers (no branches, no ``Lambda``), so they serialise 
 ``safe_mode=True``. Under mixed precision the layers compute in the policy's dtype,
 but the heads that feed the losses (``z``/``z_mean``/``z_log_var`` and the decoder's
 last convolution and sigmoid) stay float32.
+
+Given ``config.speed`` options (``zspace.models.speed``), the builders put in their
+layer classes: batch norm and a leaky ReLU as one ``BatchNormLeakyReLU``
+(``fuse_batch_norm``), the decoder's last transposed convolution as a
+``SubpixelConv2DTranspose`` (``subpixel_output``). Either holds the same weights,
+under the same names, as the layers it stands for.
 """
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import keras
 
-from zspace.config import ModelConfig
+from zspace.config import ModelConfig, SpeedConfig
 from zspace.errors import ConfigError
 from zspace.models.layers import FusedBatchNormalization
+from zspace.models.speed import (
+    BatchNormLeakyReLU,
+    SubpixelConv2DTranspose,
+    subpixel_applies,
+)
+
+log = logging.getLogger(__name__)
 
 # Keras' LeakyReLU default, written out so the architecture does not move with Keras.
 LEAKY_SLOPE = 0.3
@@ -67,6 +83,8 @@ def build_encoder(
     dtype: str = "float32",
     seed: int = 1,
     synchronized_batch_norm: bool = False,
+    speed: SpeedConfig | None = None,
+    kernel_dir: Path | None = None,
 ) -> keras.Model:
     """Build the encoder.
 
@@ -76,12 +94,16 @@ def build_encoder(
         dtype: A Keras dtype policy (``float32``, ``mixed_bfloat16``, ...).
         seed: Seed of the dropout layers.
         synchronized_batch_norm: Batch statistics over all replicas (tf.distribute).
+        speed: Speed options to build in (``fuse_batch_norm``); None: none.
+        kernel_dir: Where the fused batch norm kernel is compiled (needed with
+            ``speed.fuse_batch_norm``).
 
     Returns:
         A functional model named ``encoder``: images (n, h, w, c) to ``z`` (n, z_dim)
         for ``kind="ae"``, to ``[z_mean, z_log_var]`` (each (n, z_dim)) for ``"vae"``.
     """
     feature_sizes(image_shape[0], config)  # fail early on impossible shapes
+    fused_kernel_dir = _fused_kernel_dir(speed, kernel_dir)
     images = keras.Input(image_shape, name="images")
     x = images
     for i, (filters, kernel, stride) in enumerate(
@@ -91,7 +113,8 @@ def build_encoder(
         x = keras.layers.Conv2D(filters, kernel, strides=stride, padding=config.padding,
                                 use_bias=not config.batch_norm, dtype=dtype,
                                 name=f"conv_{i}")(x)
-        x = _normalise_and_activate(x, config, dtype, f"{i}", synchronized_batch_norm)
+        x = _normalise_and_activate(x, config, dtype, f"{i}", synchronized_batch_norm,
+                                    fused_kernel_dir)
         if config.dropout > 0:
             x = keras.layers.Dropout(config.dropout, seed=seed + i, dtype=dtype,
                                      name=f"dropout_{i}")(x)
@@ -112,6 +135,8 @@ def build_decoder(
     dtype: str = "float32",
     seed: int = 1,
     synchronized_batch_norm: bool = False,
+    speed: SpeedConfig | None = None,
+    kernel_dir: Path | None = None,
 ) -> keras.Model:
     """Build the decoder, the encoder's mirror image.
 
@@ -121,6 +146,10 @@ def build_decoder(
         dtype: A Keras dtype policy; the last convolution and the sigmoid are float32.
         seed: Seed of the dropout layers.
         synchronized_batch_norm: Batch statistics over all replicas (tf.distribute).
+        speed: Speed options to build in (``fuse_batch_norm``,
+            ``subpixel_output``); None: none.
+        kernel_dir: Where the fused batch norm kernel is compiled (needed with
+            ``speed.fuse_batch_norm``).
 
     Returns:
         A functional model named ``decoder``: z (n, z_dim) float32 to images
@@ -132,6 +161,11 @@ def build_decoder(
     filters = [*reversed(config.filters[:-1]), channels]
     steps = list(zip(filters, reversed(config.kernels), reversed(config.strides),
                      reversed(sizes[:-1]), strict=True))
+    fused_kernel_dir = _fused_kernel_dir(speed, kernel_dir)
+    subpixel = speed is not None and speed.subpixel_output
+    if subpixel and config.decoder != "transpose":
+        log.info("subpixel_output: the decoder up-samples without a transposed "
+                 "convolution; skipped")
     z = keras.Input((config.z_dim,), name="z")
     x = keras.layers.Dense(sizes[-1] * sizes[-1] * config.filters[-1], dtype=dtype,
                            name="dense")(z)
@@ -143,13 +177,14 @@ def build_decoder(
         bias = last or not config.batch_norm
         if config.decoder == "transpose":
             x = _transpose_step(x, n_filters, kernel, stride, target, config.padding,
-                                layer_dtype, bias, f"deconv_{i}")
+                                layer_dtype, bias, f"deconv_{i}", subpixel and last)
         else:
             x = _upsample_step(x, n_filters, kernel, stride, target, layer_dtype, bias,
                                i)
         if last:
             break
-        x = _normalise_and_activate(x, config, dtype, f"d{i}", synchronized_batch_norm)
+        x = _normalise_and_activate(x, config, dtype, f"d{i}", synchronized_batch_norm,
+                                    fused_kernel_dir)
         if config.dropout > 0:
             x = keras.layers.Dropout(config.dropout, seed=seed + 100 + i, dtype=dtype,
                                      name=f"dropout_d{i}")(x)
@@ -158,8 +193,24 @@ def build_decoder(
     return keras.Model(z, images, name="decoder")
 
 
+def _fused_kernel_dir(speed: SpeedConfig | None, kernel_dir: Path | None):
+    """The kernel folder where batch norm and leaky ReLU fuse, else None."""
+    if speed is None or not speed.fuse_batch_norm:
+        return None
+    if kernel_dir is None:
+        raise ValueError("speed.fuse_batch_norm needs the kernel folder (kernel_dir)")
+    return kernel_dir
+
+
 def _normalise_and_activate(x, config: ModelConfig, dtype: str, suffix: str,
-                            synchronized: bool):
+                            synchronized: bool, fused_kernel_dir: Path | None):
+    if (config.batch_norm and config.activation == "leaky_relu"
+            and fused_kernel_dir is not None):
+        # One layer where two were, named as the batch norm: the same weight paths.
+        return BatchNormLeakyReLU(LEAKY_SLOPE, fused_kernel_dir,
+                                  momentum=BATCH_NORM_MOMENTUM,
+                                  synchronized=synchronized, dtype=dtype,
+                                  name=f"batch_norm_{suffix}")(x)
     if config.batch_norm:
         x = FusedBatchNormalization(momentum=BATCH_NORM_MOMENTUM,
                                     synchronized=synchronized, dtype=dtype,
@@ -171,7 +222,8 @@ def _normalise_and_activate(x, config: ModelConfig, dtype: str, suffix: str,
                                    name=f"{config.activation}_{suffix}")(x)
 
 
-def _transpose_step(x, filters, kernel, stride, target, padding, dtype, bias, name):
+def _transpose_step(x, filters, kernel, stride, target, padding, dtype, bias, name,
+                    subpixel=False):
     # Without output_padding, Conv2DTranspose yields size * stride (same) or
     # (size - 1) * stride + max(kernel, stride) (valid). Where that misses the
     # encoder's size (odd sizes, valid padding), output_padding adds the rest.
@@ -189,7 +241,13 @@ def _transpose_step(x, filters, kernel, stride, target, padding, dtype, bias, na
                 f"models: the decoder cannot grow a {size} px map to {target} px "
                 f"with kernel {kernel}, stride {stride}, padding {padding}"
             )
-    return keras.layers.Conv2DTranspose(
+    layer = keras.layers.Conv2DTranspose
+    if subpixel and subpixel_applies(filters, stride, padding, output_padding, dtype):
+        layer = SubpixelConv2DTranspose
+    elif subpixel:
+        log.info("subpixel_output: %s (%d filters, stride %d, %s padding) has no "
+                 "sub-pixel form here; skipped", name, filters, stride, padding)
+    return layer(
         filters, kernel, strides=stride, padding=padding,
         output_padding=output_padding, use_bias=bias, dtype=dtype, name=name,
     )(x)

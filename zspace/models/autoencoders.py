@@ -9,6 +9,9 @@ gradient of the mean over the global batch whatever the number of devices.
 The VAE samples ``z = z_mean + exp(z_log_var / 2) * eps`` with ``eps`` drawn
 statelessly from (seed, replica, optimizer step): no ``Lambda`` layer, no random state
 to save, and a resumed run draws the same noise as an uninterrupted one.
+
+``fused_loss=True`` (``config.speed.fused_loss``) computes the reconstruction loss
+as ``speed.fused_reconstruction_terms``: the same loss, summed in another order.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import keras
 import tensorflow as tf
 
 from zspace.models.architecture import SIGMOID
+from zspace.models.speed import fused_reconstruction_terms
 
 # Clip the sigmoid output away from 0 and 1 before the logarithms (Keras uses 1e-7).
 EPSILON = 1e-7
@@ -68,12 +72,14 @@ class _Autoencoder(keras.Model):
     metric_names: tuple[str, ...] = ()
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model,
-                 loss: str = "bce", seed: int = 1, **kwargs):
+                 loss: str = "bce", seed: int = 1, fused_loss: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.decoder = decoder
         self.loss_kind = loss
         self.seed = int(seed)
+        self.fused_loss = bool(fused_loss)
         self.trackers = {name: keras.metrics.Mean(name=name)
                          for name in self.metric_names}
         # The sub-models are functional and built already. Marking the whole model
@@ -121,6 +127,10 @@ class _Autoencoder(keras.Model):
 
     def _reconstruction_terms(self, images, z, training):
         reconstruction, logits = self._decode(z, training)
+        # BCE from logits only: a decoder of another shape takes the plain loss.
+        if self.fused_loss and (self.loss_kind != "bce" or logits is not None):
+            return fused_reconstruction_terms(images, reconstruction, logits,
+                                              self.loss_kind)
         # Batch means of per-image values; (n,) -> ()
         return {
             "reconstruction_loss": tf.reduce_mean(reconstruction_loss(
@@ -136,6 +146,7 @@ class _Autoencoder(keras.Model):
             "decoder": keras.saving.serialize_keras_object(self.decoder),
             "loss": self.loss_kind,
             "seed": self.seed,
+            "fused_loss": self.fused_loss,
         }
 
     @classmethod
@@ -155,6 +166,8 @@ class AE(_Autoencoder):
         decoder: ``z`` (n, z_dim) to images (n, h, w, c) in [0, 1].
         loss: ``bce`` or ``mse``.
         seed: Unused by the AE; kept so both models share one config.
+        fused_loss: The reconstruction loss as one flat reduction with a
+            hand-written gradient (``config.speed.fused_loss``).
     """
 
     metric_names = ("total_loss", "reconstruction_loss", "mse")
@@ -182,12 +195,16 @@ class VAE(_Autoencoder):
         loss: ``bce`` or ``mse``.
         kl_factor: Weight of the KL loss (the blog's ``fact``).
         seed: Seed of the sampling noise.
+        fused_loss: The reconstruction loss as one flat reduction with a
+            hand-written gradient (``config.speed.fused_loss``).
     """
 
     metric_names = ("total_loss", "reconstruction_loss", "kl_loss", "kl_share", "mse")
 
-    def __init__(self, encoder, decoder, loss="bce", kl_factor=5.0, seed=1, **kwargs):
-        super().__init__(encoder, decoder, loss=loss, seed=seed, **kwargs)
+    def __init__(self, encoder, decoder, loss="bce", kl_factor=5.0, seed=1,
+                 fused_loss=False, **kwargs):
+        super().__init__(encoder, decoder, loss=loss, seed=seed,
+                         fused_loss=fused_loss, **kwargs)
         self.kl_factor = float(kl_factor)
 
     def call(self, images, training=False):

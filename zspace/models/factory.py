@@ -1,19 +1,35 @@
-"""Fresh models of a configured architecture, built and compiled as the trainer does."""
+"""Fresh models of a configured architecture, built and compiled as the trainer does.
+
+The opt-in speed-ups of ``config.speed`` (``zspace.models.speed``) are chosen here,
+while the model is built: its layer classes, its loss, its optimizer and whether XLA
+compiles its step. With every option off (or ``speed=None``) the model is the plain
+one, variable for variable.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+from pathlib import Path
+
 import keras
 
-from zspace.config import JudgeConfig, ModelConfig, TrainConfig
+from zspace import paths
+from zspace.config import JudgeConfig, ModelConfig, SpeedConfig, TrainConfig
 from zspace.data.dataset import Dataset
 from zspace.models import judge, keys, runtime
 from zspace.models.architecture import build_decoder, build_encoder
 from zspace.models.autoencoders import AE, VAE
+from zspace.models.speed import FusedAdam
+
+log = logging.getLogger(__name__)
 
 
 def build_model(name: str, model_config: ModelConfig | JudgeConfig,
                 train_config: TrainConfig, dataset: Dataset,
-                synchronized_batch_norm: bool = False) -> keras.Model:
+                synchronized_batch_norm: bool = False,
+                speed: SpeedConfig | None = None,
+                kernel_dir: Path | None = None) -> keras.Model:
     """A fresh, untrained model of the configured architecture (seeded).
 
     Args:
@@ -22,10 +38,20 @@ def build_model(name: str, model_config: ModelConfig | JudgeConfig,
         train_config: Supplies the seed and the precision.
         dataset: Supplies the image shape (and the judge's number of targets).
         synchronized_batch_norm: Batch statistics over all replicas.
+        speed: Speed options to build in (``config.speed``), where
+            ``keys.uses_speed`` says they apply (an AE or VAE, not pretrained);
+            None: none. The weights (names, shapes, order) are those of the plain
+            model either way.
+        kernel_dir: Where ``speed.fuse_batch_norm`` compiles its kernel (default:
+            ``kernels/`` in the repository's ``build/``).
 
     Returns:
         An ``AE``, a ``VAE`` or the functional judge, not compiled.
+
+    Raises:
+        EnvironmentProblem: ``speed.fuse_batch_norm`` without a C++ compiler.
     """
+    speed = speed if keys.uses_speed(model_config, speed) else None
     runtime.seed_everything(train_config.seed)
     dtype = runtime.dtype_policy(train_config.precision)
     shape = dataset.image_shape
@@ -35,21 +61,26 @@ def build_model(name: str, model_config: ModelConfig | JudgeConfig,
                    else judge.NUM_ROTATIONS)
         return judge.build_judge(model_config, shape, outputs, dtype,
                                  synchronized_batch_norm)
+    if kernel_dir is None:
+        kernel_dir = paths.build_dir() / "kernels"
     parts = [builder(model_config, shape, dtype, train_config.seed,
-                     synchronized_batch_norm)
+                     synchronized_batch_norm, speed, kernel_dir)
              for builder in (build_encoder, build_decoder)]
+    fused_loss = speed is not None and speed.fused_loss
     if model_config.kind == "vae":
         model = VAE(*parts, loss=model_config.loss, kl_factor=model_config.kl_factor,
-                    seed=train_config.seed, name=name)
+                    seed=train_config.seed, fused_loss=fused_loss, name=name)
     else:
-        model = AE(*parts, loss=model_config.loss, seed=train_config.seed, name=name)
+        model = AE(*parts, loss=model_config.loss, seed=train_config.seed,
+                   fused_loss=fused_loss, name=name)
     model.build(None)
     return model
 
 
 def compiled_model(name: str, model_config: ModelConfig | JudgeConfig,
                    train_config: TrainConfig, dataset: Dataset,
-                   strategy=None) -> keras.Model:
+                   strategy=None, *, speed: SpeedConfig | None = None,
+                   kernel_dir: Path | None = None) -> keras.Model:
     """A fresh model, built and compiled as the trainer does, ready for ``fit``.
 
     Args:
@@ -58,20 +89,44 @@ def compiled_model(name: str, model_config: ModelConfig | JudgeConfig,
         train_config: Seed, precision, learning rate.
         dataset: Supplies the image shape and the judge's task.
         strategy: The distribution strategy (default: ``train_config.strategy``).
+        speed: Speed options (``config.speed``), where ``keys.uses_speed`` says
+            they apply; None: none.
+        kernel_dir: Where ``speed.fuse_batch_norm`` compiles its kernel: the
+            build folder's ``kernels/`` (default: the repository's ``build/``).
 
     Returns:
         The compiled model, its variables placed by ``strategy``.
+
+    Raises:
+        EnvironmentProblem: ``speed.fuse_batch_norm`` without a C++ compiler.
     """
+    speed = speed if keys.uses_speed(model_config, speed) else None
     strategy = strategy or runtime.get_strategy(train_config.strategy)
     with strategy.scope():
         model = build_model(name, model_config, train_config, dataset,
-                            strategy.num_replicas_in_sync > 1)
-        optimizer = runtime.make_optimizer(train_config.learning_rate,
-                                           train_config.precision)
+                            strategy.num_replicas_in_sync > 1, speed, kernel_dir)
+        optimizer = _optimizer(name, train_config, speed,
+                               strategy.num_replicas_in_sync)
         if isinstance(model_config, JudgeConfig):
             judge.compile_judge(model, keys.judge_task(dataset.card), optimizer)
         else:
             # XLA measured slower than TensorFlow's own CPU kernels here (and is
-            # Keras' default off GPUs anyway).
-            model.compile(optimizer=optimizer, jit_compile=False)
+            # Keras' default off GPUs anyway): only speed.jit_compile turns it on.
+            model.compile(optimizer=optimizer,
+                          jit_compile=speed is not None and speed.jit_compile)
+    if speed is not None:
+        on = [option for option, value in dataclasses.asdict(speed).items() if value]
+        log.info("%s: built with the speed options %s", name, ", ".join(on))
     return model
+
+
+def _optimizer(name: str, train_config: TrainConfig, speed: SpeedConfig | None,
+               replicas: int) -> keras.optimizers.Optimizer:
+    """Adam as ``runtime.make_optimizer`` makes it, or ``FusedAdam`` where it fits."""
+    if speed is not None and speed.fused_adam:
+        if train_config.precision != "mixed_float16" and replicas == 1:
+            return FusedAdam(train_config.learning_rate)
+        # Loss scaling wraps Adam, and a mirrored variable has a handle per device:
+        # Keras' own update handles both.
+        log.info("%s: fused_adam needs plain Adam on one replica; skipped", name)
+    return runtime.make_optimizer(train_config.learning_rate, train_config.precision)

@@ -1,84 +1,57 @@
-"""Opt-in training speed-ups (``config.speed``), applied to a compiled model before fit.
+"""Opt-in training speed-ups (``config.speed``), chosen while a model is built.
 
-Each option swaps a piece of the training step for a cheaper formulation of the same
-arithmetic. Results then differ from the plain step in the last bits (summation
-order), so every option is off by default and, when on, changes the model's key
-(``keys.model_spec`` adds the speed section and this module's code digest).
+Each option builds a piece of the training step from a cheaper formulation of the
+same arithmetic: ``factory.build_model`` and ``factory.compiled_model`` pick the
+classes below instead of the plain ones. Results then differ from the plain step in
+the last bits (summation order), so every option is off by default and, when on,
+changes the model's key (``keys.model_spec`` adds the speed section and this
+module's code digest). The layers hold the plain layers' weights, with the same
+names, shapes and order, so weights move between a model built with options and one
+built without (the published weights, a pretrained file).
 
-- ``fused_loss``: the reconstruction loss as one flat sum per image with a
-  hand-written gradient. The plain loss first averages (n, h, w, 3) over its three
-  channels, a reduction over a 3-wide inner axis that TensorFlow's CPU kernel walks
-  element by element, tiles it back in the gradient, and spends about ten
-  element-wise passes on cross-entropy from logits; here it is
+- ``fused_loss`` (``AE``/``VAE(fused_loss=True)``): the reconstruction loss as one
+  flat sum per image with a hand-written gradient. The plain loss first averages
+  (n, h, w, 3) over its three channels, a reduction over a 3-wide inner axis that
+  TensorFlow's CPU kernel walks element by element, tiles it back in the gradient,
+  and spends about ten element-wise passes on cross-entropy from logits; here it is
   ``softplus(l) - l * y`` with the gradient ``sigmoid(l) - y``.
-- ``fused_adam``: Adam's update as TensorFlow's single ``ResourceApplyAdam`` kernel
-  per variable instead of a dozen element-wise ops (same formula, same order).
-- ``fuse_batch_norm``: batch norm and the leaky ReLU after it as one kernel each way
-  (``bn_leaky_relu.cc``, built with the system's C++ compiler on first use): one
+- ``fused_adam`` (:class:`FusedAdam`): Adam's update as TensorFlow's single
+  ``ResourceApplyAdam`` kernel per variable instead of a dozen element-wise ops
+  (the same formula, rounded in its own order).
+- ``fuse_batch_norm`` (:class:`BatchNormLeakyReLU`): batch norm and the leaky ReLU
+  after it as one layer and one kernel each way (``bn_leaky_relu.cc``, compiled with
+  the system's C++ compiler into the build folder's ``kernels/`` on first use): one
   sweep over the feature map for the per-channel sums and one element-wise sweep,
   3 passes forward and 5 backward where TensorFlow's four kernels make 5 and 8.
   Neither oneDNN (batch norm fuses with ReLU only) nor XLA (its CPU reductions ran
   2.5 times slower than oneDNN's batch norm) offered that fusion.
-- ``subpixel_output``: the decoder's last transposed convolution, whose few output
-  channels oneDNN handles poorly, as a stride-1 convolution into ``stride**2`` times
-  the channels and a depth-to-space shuffle (the sub-pixel convolution of Shi et al.,
-  2016); its gradient uses the plain ops.
-- ``jit_compile``: the whole step compiled by XLA. Slower on CPUs (XLA's CPU
-  convolutions); there for GPUs.
+- ``subpixel_output`` (:class:`SubpixelConv2DTranspose`): the decoder's last
+  transposed convolution, whose few output channels oneDNN handles poorly, as a
+  stride-1 convolution into ``stride**2`` times the channels and a depth-to-space
+  shuffle (the sub-pixel convolution of Shi et al., 2016); its gradient uses the
+  plain ops.
+- ``jit_compile``: the whole step compiled by XLA (a ``compile`` argument). Slower
+  on CPUs (XLA's CPU convolutions); there for GPUs.
 
-Only the AE and the VAE take the options; the judge trains as configured.
+Only the AE and the VAE take the options (``keys.uses_speed``); the judge trains as
+configured.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import logging
 import os
 import shutil
 import subprocess
-import types
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from zspace import paths
-from zspace.config import SpeedConfig
-from zspace.errors import ConfigError
+from zspace.errors import EnvironmentProblem
 from zspace.models.layers import FusedBatchNormalization
-
-log = logging.getLogger(__name__)
-
-
-def apply(model: keras.Model, speed: SpeedConfig) -> list[str]:
-    """Apply the options that are on to a compiled AE or VAE, in place.
-
-    Call after ``compile`` and before ``fit``. Weights, saving, loading and
-    inference are unchanged: the options replace methods of these objects only.
-
-    Args:
-        model: A compiled ``AE`` or ``VAE`` from ``factory.compiled_model``.
-        speed: The speed options.
-
-    Returns:
-        The names of the options applied. One that does not fit the model (say
-        ``fused_adam`` with a loss-scaled optimizer) is skipped with a log line.
-    """
-    steps = {"fused_loss": _fuse_loss, "fused_adam": _fuse_adam,
-             "fuse_batch_norm": _fuse_batch_norm, "subpixel_output": _subpixel_output}
-    applied = [name for name, step in steps.items()
-               if getattr(speed, name) and step(model)]
-    if speed.jit_compile:
-        model.jit_compile = True
-        applied.append("jit_compile")
-    if applied:
-        # fit() traces its step on first use; drop any traced before the change.
-        model.train_function = model.test_function = None
-        log.info("%s: speed options %s", model.name, ", ".join(applied))
-    return applied
-
 
 # --- the reconstruction loss -------------------------------------------------------
 
@@ -107,13 +80,20 @@ def bce_from_logits(images: tf.Tensor, logits: tf.Tensor, probabilities: tf.Tens
     return loss * scale, gradient
 
 
-def _fused_reconstruction_terms(self, images, z, training):
-    """``_Autoencoder._reconstruction_terms`` with the loss as one flat reduction."""
-    reconstruction, logits = self._decode(z, training)
-    if self.loss_kind == "bce" and logits is None:  # a decoder of another shape
-        return self._plain_reconstruction_terms(images, z, training)
+def fused_reconstruction_terms(images, reconstruction, logits, kind: str) -> dict:
+    """The AE's and VAE's reconstruction terms, the loss as one flat reduction.
+
+    Args:
+        images: (n, h, w, c) float32 targets in [0, 1].
+        reconstruction: (n, h, w, c) float32 decoder output.
+        logits: Its logits (needed for ``bce``).
+        kind: ``bce`` or ``mse``.
+
+    Returns:
+        ``{"reconstruction_loss", "mse"}``, batch means as the plain terms are.
+    """
     squared = tf.math.squared_difference(images, reconstruction)
-    if self.loss_kind == "bce":
+    if kind == "bce":
         per_image = bce_from_logits(images, logits, reconstruction)
     else:
         channels = tf.cast(tf.shape(images)[-1], tf.float32)
@@ -122,58 +102,129 @@ def _fused_reconstruction_terms(self, images, z, training):
             "mse": tf.reduce_mean(squared)}
 
 
-def _fuse_loss(model: keras.Model) -> bool:
-    if not hasattr(model, "_reconstruction_terms"):
-        log.info("%s: fused_loss applies to the AE and the VAE only", model.name)
-        return False
-    model._plain_reconstruction_terms = model._reconstruction_terms
-    model._reconstruction_terms = types.MethodType(_fused_reconstruction_terms, model)
-    return True
-
-
 # --- Adam ---------------------------------------------------------------------------
 
 
-def _fused_update_step(self, gradient, variable, learning_rate):
-    """``keras.optimizers.Adam.update_step`` as one ``ResourceApplyAdam``."""
-    dtype = variable.dtype
-    local_step = tf.cast(self.iterations + 1, dtype)
-    index = self._get_variable_index(variable)
-    return tf.raw_ops.ResourceApplyAdam(
-        var=variable.handle,
-        m=self._momentums[index].value.handle,
-        v=self._velocities[index].value.handle,
-        beta1_power=tf.pow(tf.cast(self.beta_1, dtype), local_step),
-        beta2_power=tf.pow(tf.cast(self.beta_2, dtype), local_step),
-        lr=tf.cast(learning_rate, dtype),
-        beta1=tf.cast(self.beta_1, dtype),
-        beta2=tf.cast(self.beta_2, dtype),
-        epsilon=tf.cast(self.epsilon, dtype),
-        grad=tf.cast(gradient, dtype),
-    )
+@keras.saving.register_keras_serializable(package="zspace")
+class FusedAdam(keras.optimizers.Adam):
+    """``keras.optimizers.Adam`` whose update is one ``ResourceApplyAdam`` per variable.
+
+    The same formula (up to rounding), and the same optimizer variables (a
+    ``momentum`` and a ``velocity`` per model variable, created in Adam's order), so
+    its saved state has Adam's layout. No amsgrad; one replica only (a mirrored
+    variable has a handle per device, which this update does not address).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.amsgrad:
+            raise ValueError("FusedAdam has no amsgrad; use keras.optimizers.Adam")
+
+    def build(self, var_list):
+        if self.built:
+            return
+        # Adam's own build would keep these slots where only Keras reads them:
+        # the base optimizer's build, then the same slots, kept by variable.
+        keras.optimizers.Optimizer.build(self, var_list)
+        momentums, velocities = self.add_optimizer_variables(
+            var_list, ["momentum", "velocity"])
+        self.slots = {_reference(variable): (momentum, velocity)
+                      for variable, momentum, velocity
+                      in zip(var_list, momentums, velocities, strict=True)}
+
+    def update_step(self, gradient, variable, learning_rate):
+        slots = self.slots.get(_reference(variable))
+        if slots is None:
+            raise ValueError(f"FusedAdam was not built for {variable.name} (one "
+                             "replica only)")
+        momentum, velocity = slots
+        dtype = variable.dtype
+        local_step = tf.cast(self.iterations + 1, dtype)
+        return tf.raw_ops.ResourceApplyAdam(
+            var=variable.handle,
+            m=momentum.handle,
+            v=velocity.handle,
+            beta1_power=tf.pow(tf.cast(self.beta_1, dtype), local_step),
+            beta2_power=tf.pow(tf.cast(self.beta_2, dtype), local_step),
+            lr=tf.cast(learning_rate, dtype),
+            beta1=tf.cast(self.beta_1, dtype),
+            beta2=tf.cast(self.beta_2, dtype),
+            epsilon=tf.cast(self.epsilon, dtype),
+            grad=tf.cast(gradient, dtype),
+        )
 
 
-def _fuse_adam(model: keras.Model) -> bool:
-    optimizer = model.optimizer
-    if type(optimizer) is not keras.optimizers.Adam or optimizer.amsgrad:
-        log.info("%s: fused_adam needs plain Adam, not %s; skipped", model.name,
-                 type(optimizer).__name__)
-        return False
-    if model.distribute_strategy.num_replicas_in_sync > 1:
-        # Mirrored slots have one handle per device; Keras' own update handles them.
-        log.info("%s: fused_adam runs on one replica only; skipped", model.name)
-        return False
-    optimizer.update_step = types.MethodType(_fused_update_step, optimizer)
-    return True
+def _reference(variable):
+    # update_step receives the tf.Variable behind a Keras variable (TensorFlow
+    # backend); .ref() is TensorFlow's hashable handle on a variable.
+    if isinstance(variable, keras.Variable):
+        variable = variable.value
+    return variable.ref()
 
 
 # --- batch norm and its activation ---------------------------------------------------
 
 
 KERNEL_SOURCE = Path(__file__).with_name("bn_leaky_relu.cc")
+# TensorFlow registers an op once per process: the same library loaded again from
+# another folder registers nothing and comes back without the ops. One per digest.
+_LOADED = {}
 
 
-def batch_norm_leaky_relu(x, gamma, beta, epsilon: float, slope: float):
+@functools.cache
+def kernels(kernel_dir: Path):
+    """The fused batch norm kernels, compiled into ``kernel_dir`` on first use.
+
+    Args:
+        kernel_dir: The build folder's ``kernels/``; the library is named by the
+            digest of its source, TensorFlow's version, the compiler and its flags.
+
+    Returns:
+        The loaded op library (``zspace_batch_norm_leaky_relu`` and its gradient).
+
+    Raises:
+        EnvironmentProblem: No C++ compiler, or the compilation failed.
+    """
+    compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
+    if compiler is None:
+        raise EnvironmentProblem(
+            "speed.fuse_batch_norm compiles a TensorFlow kernel and needs a C++ "
+            "compiler, but there is no c++ or g++ on PATH (and CXX is not set): "
+            "install one (e.g. apt-get install g++), or set "
+            "speed.fuse_batch_norm=false")
+    flags = ["-std=c++17", "-shared", "-fPIC", "-O3",
+             *tf.sysconfig.get_compile_flags(), *tf.sysconfig.get_link_flags()]
+    digest = hashlib.sha256(b"\0".join(
+        [KERNEL_SOURCE.read_bytes(), tf.__version__.encode(), compiler.encode(),
+         *map(str.encode, flags)])).hexdigest()[:16]
+    library = Path(kernel_dir) / f"bn_leaky_relu-{digest}.so"
+    if not library.is_file():
+        _compile(compiler, flags, library)
+    if digest not in _LOADED:
+        _LOADED[digest] = tf.load_op_library(str(library))
+    return _LOADED[digest]
+
+
+def _compile(compiler: str, flags: list[str], library: Path) -> None:
+    library.parent.mkdir(parents=True, exist_ok=True)
+    scratch = library.with_name(f"{library.stem}.{os.getpid()}.tmp.so")
+    # Sources before the libraries they use; the TensorFlow flags hold both.
+    command = [compiler, str(KERNEL_SOURCE), "-o", str(scratch), *flags]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        failure = done.stderr[-2000:] if done.returncode else ""
+    except OSError as error:  # the compiler named by CXX does not run
+        failure = str(error)
+    if failure:
+        scratch.unlink(missing_ok=True)
+        raise EnvironmentProblem(
+            f"speed.fuse_batch_norm: compiling its kernel failed "
+            f"({' '.join(command)}):\n{failure}\nfix the C++ compiler (or CXX), or "
+            f"set speed.fuse_batch_norm=false")
+    os.replace(scratch, library)  # atomic: a parallel build finds a whole file
+
+
+def batch_norm_leaky_relu(x, gamma, beta, epsilon: float, slope: float, library):
     """Training-mode batch norm followed by leaky ReLU, as one fused kernel each way.
 
     Args:
@@ -182,24 +233,21 @@ def batch_norm_leaky_relu(x, gamma, beta, epsilon: float, slope: float):
         beta: (c,) offset.
         epsilon: Added to the variance.
         slope: The leaky ReLU's slope below zero.
+        library: The op library from :func:`kernels`.
 
     Returns:
         ``(outputs, mean, variance)``: (n, h, w, c) activations, and the batch mean
         and Bessel-corrected variance, (c,) each (as ``fused_batch_norm`` returns
         them; no gradient flows through these two).
-
-    Raises:
-        ConfigError: The kernel cannot be built (no C++ compiler).
     """
-    ops = kernels()
 
     @tf.custom_gradient
     def forward(x, gamma, beta):
-        outputs, mean, variance, inv_std = ops.zspace_batch_norm_leaky_relu(
+        outputs, mean, variance, inv_std = library.zspace_batch_norm_leaky_relu(
             x, gamma, beta, epsilon=epsilon, slope=slope)
 
         def gradient(upstream, *_):
-            return ops.zspace_batch_norm_leaky_relu_grad(
+            return library.zspace_batch_norm_leaky_relu_grad(
                 upstream, x, gamma, beta, mean, inv_std, slope=slope)
 
         return (outputs, mean, variance), gradient
@@ -208,91 +256,61 @@ def batch_norm_leaky_relu(x, gamma, beta, epsilon: float, slope: float):
     return forward(x, tf.convert_to_tensor(gamma), tf.convert_to_tensor(beta))
 
 
-@functools.cache
-def kernels():
-    """The fused batch norm kernels, built on first use and cached under ``build/``.
+@keras.saving.register_keras_serializable(package="zspace")
+class BatchNormLeakyReLU(FusedBatchNormalization):
+    """Batch norm and the leaky ReLU after it, one layer and one kernel each way.
 
-    Returns:
-        The loaded op library (``zspace_batch_norm_leaky_relu`` and its gradient).
+    It holds batch norm's weights only (gamma, beta, the moving mean and variance),
+    so a model built with it has the weight list of one built with
+    ``FusedBatchNormalization`` and ``LeakyReLU``. Outside float32 NHWC training (or
+    with no kernel folder) it runs the plain layer, then ``tf.nn.leaky_relu``.
+
+    Args:
+        slope: The leaky ReLU's slope below zero.
+        kernel_dir: Where the kernel is compiled (at construction, if it is not
+            there yet). None, as in a model loaded from a file: the plain ops.
+        **kwargs: ``keras.layers.BatchNormalization``'s.
 
     Raises:
-        ConfigError: No C++ compiler, or the build failed.
+        EnvironmentProblem: There is a ``kernel_dir`` but the kernel cannot be
+            compiled (no C++ compiler).
     """
-    compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
-    if compiler is None:
-        raise ConfigError("speed.fuse_batch_norm builds a TensorFlow kernel and needs "
-                          "a C++ compiler: install g++ (or set CXX), or turn the "
-                          "option off")
-    flags = ["-std=c++17", "-shared", "-fPIC", "-O3",
-             *tf.sysconfig.get_compile_flags(), *tf.sysconfig.get_link_flags()]
-    source = KERNEL_SOURCE.read_bytes()
-    digest = hashlib.sha256(b"\0".join(
-        [source, tf.__version__.encode(), compiler.encode(), *map(str.encode, flags)]))
-    library = paths.BUILD / "kernels" / f"bn_leaky_relu-{digest.hexdigest()[:16]}.so"
-    if not library.is_file():
-        library.parent.mkdir(parents=True, exist_ok=True)
-        scratch = library.with_name(f"{library.stem}.{os.getpid()}.tmp.so")
-        # Sources before the libraries they use; the TensorFlow flags hold both.
-        command = [compiler, str(KERNEL_SOURCE), "-o", str(scratch), *flags]
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, check=False)
-            failure = done.stderr[-2000:] if done.returncode else ""
-        except OSError as error:  # the compiler named by CXX does not run
-            failure = str(error)
-        if failure:
-            scratch.unlink(missing_ok=True)
-            raise ConfigError(f"speed.fuse_batch_norm: building its kernel failed "
-                              f"({' '.join(command)}):\n{failure}")
-        os.replace(scratch, library)  # atomic: a parallel build finds a whole file
-    return tf.load_op_library(str(library))
 
+    def __init__(self, slope: float = 0.3, kernel_dir: Path | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.slope = float(slope)
+        self.kernel_dir = None if kernel_dir is None else Path(kernel_dir)
+        if self.kernel_dir is not None:
+            kernels(self.kernel_dir)  # a missing compiler stops here, not in fit()
 
-def _fused_norm_call(self, inputs, training=None, mask=None):
-    """``FusedBatchNormalization.call`` that also applies the next leaky ReLU."""
-    slope = self._zspace_slope
-    fused = (training and self.trainable and mask is None and inputs.dtype == tf.float32
-             and len(inputs.shape) == 4 and self.axis in (-1, 3) and self.scale
-             and self.center and not self.renorm and not self.synchronized)
-    if not fused:
-        return tf.nn.leaky_relu(
-            self._zspace_plain_call(inputs, training=training, mask=mask), slope)
-    outputs, mean, variance = batch_norm_leaky_relu(
-        inputs, self.gamma, self.beta, self.epsilon, slope)
-    # The moving averages exactly as FusedBatchNormalization keeps them.
-    count = tf.cast(tf.size(inputs) // tf.shape(inputs)[-1], variance.dtype)
-    variance = variance * (count - 1.0) / count
-    momentum = self.momentum
-    self.moving_mean.assign(self.moving_mean * momentum + mean * (1.0 - momentum))
-    self.moving_variance.assign(
-        self.moving_variance * momentum + variance * (1.0 - momentum))
-    return outputs
+    def call(self, inputs, training=None, mask=None):
+        if (self.kernel_dir is None or inputs.dtype != tf.float32
+                or not self.trains_fused(inputs, training, mask)):
+            return tf.nn.leaky_relu(
+                super().call(inputs, training=training, mask=mask), self.slope)
+        outputs, mean, variance = batch_norm_leaky_relu(
+            inputs, self.gamma, self.beta, self.epsilon, self.slope,
+            kernels(self.kernel_dir))
+        self.update_moving_averages(inputs, mean, variance)
+        return outputs
 
-
-def _pass_through(self, inputs):
-    return inputs
-
-
-def _fuse_batch_norm(model: keras.Model) -> bool:
-    pairs = []
-    for part in (getattr(model, "encoder", None), getattr(model, "decoder", None)):
-        layers = part.layers if part is not None else []
-        pairs += [(norm, act) for norm, act in zip(layers, layers[1:], strict=False)
-                  if isinstance(norm, FusedBatchNormalization)
-                  and isinstance(act, keras.layers.LeakyReLU)
-                  and len(act._inbound_nodes) == 1]
-    if not pairs:
-        log.info("%s: no batch norm followed by leaky ReLU to fuse", model.name)
-        return False
-    kernels()  # build (or find) the kernel now: a missing compiler fails here
-    for norm, act in pairs:
-        norm._zspace_slope = float(act.negative_slope)
-        norm._zspace_plain_call = norm.call
-        norm.call = types.MethodType(_fused_norm_call, norm)
-        act.call = types.MethodType(_pass_through, act)
-    return True
+    def get_config(self):
+        # The kernel folder belongs to the machine that trains, not to the model.
+        return {**super().get_config(), "slope": self.slope}
 
 
 # --- the last transposed convolution -------------------------------------------------
+
+
+def subpixel_applies(filters: int, stride: int, padding: str, output_padding,
+                     dtype: str) -> bool:
+    """Whether a square transposed convolution has a sub-pixel form here.
+
+    'same' padding, no output padding, a stride above 1, a few output channels
+    (where the sub-pixel form pays) and float32.
+    """
+    return (padding == "same" and output_padding is None and stride > 1
+            and filters <= 4 and dtype == "float32")
 
 
 def subpixel_indices(kernel: int, stride: int) -> tuple[np.ndarray, int]:
@@ -373,26 +391,16 @@ def subpixel_transpose(x, kernel, bias, stride: int):
     return forward(x, tf.convert_to_tensor(kernel), tf.convert_to_tensor(bias))
 
 
-def _subpixel_call(self, inputs):
-    outputs = subpixel_transpose(inputs, self.kernel,
-                                 self.bias if self.use_bias else None, self.strides[0])
-    return outputs if self.activation is None else self.activation(outputs)
+@keras.saving.register_keras_serializable(package="zspace")
+class SubpixelConv2DTranspose(keras.layers.Conv2DTranspose):
+    """``keras.layers.Conv2DTranspose`` computed as a sub-pixel convolution.
 
+    The same weights (kernel, bias) and configuration; build it only where
+    :func:`subpixel_applies` (square kernel and strides, channels last).
+    """
 
-def _subpixel_output(model: keras.Model) -> bool:
-    decoder = getattr(model, "decoder", None)
-    convs = [layer for layer in (decoder.layers if decoder is not None else [])
-             if isinstance(layer, keras.layers.Conv2DTranspose)]
-    layer = convs[-1] if convs else None
-    fits = (layer is not None and layer.padding == "same"
-            and layer.output_padding is None and len(set(layer.strides)) == 1
-            and layer.strides[0] > 1 and len(set(layer.kernel_size)) == 1
-            and tuple(layer.dilation_rate) == (1, 1)
-            and layer.data_format == "channels_last" and layer.filters <= 4
-            and layer.compute_dtype == "float32")
-    if not fits:
-        log.info("%s: no transposed convolution to a few channels; subpixel_output "
-                 "skipped", model.name)
-        return False
-    layer.call = types.MethodType(_subpixel_call, layer)
-    return True
+    def call(self, inputs):
+        outputs = subpixel_transpose(inputs, self.kernel,
+                                     self.bias if self.use_bias else None,
+                                     self.strides[0])
+        return outputs if self.activation is None else self.activation(outputs)

@@ -192,6 +192,7 @@ class _Job:
     key: str
     final: Path  # the artifact folder
     dataset: Dataset
+    build_root: Path | None
 
     @classmethod
     def of(cls, variant: keys.ModelVariant, dataset: Dataset,
@@ -199,7 +200,8 @@ class _Job:
         spec = variant.spec(dataset.card)
         key = keys.artifact_key(spec)
         return cls(variant, spec, key,
-                   paths.model_artifact(build_root, variant.name, key), dataset)
+                   paths.model_artifact(build_root, variant.name, key), dataset,
+                   build_root)
 
     @property
     def partial(self) -> Path:
@@ -250,12 +252,10 @@ def _train(job: _Job, progress: bool,
     strategy = runtime.get_strategy(train_config.strategy)
     chief = runtime.is_chief(strategy)
     num_epochs = keys.effective_epochs(variant.model_config, train_config)
-    model = compiled_model(job.name, variant.model_config, train_config, job.dataset,
-                           strategy)
-    if keys.uses_speed(variant.model_config, variant.speed):
-        from zspace.models import speed as speed_options
-
-        speed_options.apply(model, variant.speed)
+    model = compiled_model(
+        job.name, variant.model_config, train_config, job.dataset, strategy,
+        speed=variant.speed if keys.uses_speed(variant.model_config, variant.speed)
+        else None, kernel_dir=paths.kernel_dir(job.build_root))
     first_epoch, history = restore(model, job.partial / "checkpoint")
     if first_epoch:
         log.info("%s: resuming after epoch %d of %d", job.name, first_epoch,
