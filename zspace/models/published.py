@@ -113,6 +113,8 @@ def changed_parts(old: dict, new: dict, prefix: str = "") -> list[str]:
     Names the model-code digest ``code`` as "model code" and ``dataset`` as "data".
     """
     labels = {"code": "model code", "dataset": "data", "keras": "Keras version"}
+    # A spec made here holds tuples where one read from JSON holds lists.
+    old, new = (json.loads(json.dumps(spec, default=str)) for spec in (old, new))
     changed = []
     for part in sorted(set(old) | set(new)):
         a, b = old.get(part), new.get(part)
