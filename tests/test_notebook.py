@@ -57,3 +57,12 @@ def test_a_missing_data_set_is_named_not_prepared(tmp_path):
 def test_outside_a_build_the_manifest_is_asked_for(tmp_path):
     with pytest.raises(BuildError, match="inputs manifest"):
         notebook.start(str(tmp_path / "nowhere.json"), str(tmp_path / "out"))
+
+
+def test_seeds_come_in_seed_order_after_the_model_itself(tmp_path, monkeypatch):
+    models = {name: {"folder": str(tmp_path / name), "key": name}
+              for name in ("ae@seed=10", "vae", "ae", "ae@seed=2")}
+    run = notebook.start(_inputs(tmp_path, models), str(tmp_path / "out"))
+    monkeypatch.setattr(run, "trained", lambda name: name)
+    assert run.seeds("ae") == ["ae", "ae@seed=2", "ae@seed=10"]
+    assert run.seeds("vae") == ["vae"]

@@ -183,6 +183,26 @@ class SpeedConfig:
 
 
 @dataclass(frozen=True)
+class SeedsConfig:
+    """Extra training seeds per model. Each seed listed trains the model once more,
+    besides ``train.seed``, as a variant of its own named ``<model>@seed=<seed>``
+    (``ae@seed=2``): keyed, cached and published on its own, so a changed list
+    trains only the seeds it adds. Notebooks read them with ``run.seeds(name)``.
+
+    Attributes:
+        ae: Extra seeds of the AE.
+        vae: Extra seeds of the VAE.
+        wide_ae: Extra seeds of the wide AE.
+        judge: Extra seeds of the judge.
+    """
+
+    ae: tuple[int, ...] = ()
+    vae: tuple[int, ...] = ()
+    wide_ae: tuple[int, ...] = ()
+    judge: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
 class BuildConfig:
     """How the pipeline runs.
 
@@ -225,6 +245,7 @@ class Config:
     train: TrainConfig = TrainConfig()
     judge: JudgeConfig = JudgeConfig()
     speed: SpeedConfig = SpeedConfig()
+    seeds: SeedsConfig = SeedsConfig()
     build: BuildConfig = BuildConfig()
     # Per-notebook parameter overrides, checked against each notebook's `parameters`
     # cell by the pipeline (the notebooks, not this module, own their defaults).
@@ -447,6 +468,18 @@ def _check_choices(config: Any, prefix: str) -> None:
             if any(v <= 0 for v in getattr(config, name)):
                 raise ConfigError(f"{prefix}{name}: expected positive numbers, got "
                                   f"{list(getattr(config, name))}")
+    if isinstance(config, SeedsConfig):
+        for f in dataclasses.fields(config):
+            seeds = getattr(config, f.name)
+            if any(seed < 0 for seed in seeds) or len(set(seeds)) != len(seeds):
+                raise ConfigError(f"{prefix}{f.name}: expected distinct seeds of 0 "
+                                  f"or more, got {list(seeds)}")
+    if isinstance(config, Config):
+        for f in dataclasses.fields(config.seeds):
+            if config.train.seed in getattr(config.seeds, f.name):
+                raise ConfigError(
+                    f"seeds.{f.name}: {config.train.seed} is train.seed, which every "
+                    "model is trained with already; list only the extra seeds")
     if isinstance(config, DataConfig) and not 0 < config.test_fraction < 1:
         raise ConfigError(f"{prefix}test_fraction: expected a share between 0 and 1, "
                           f"got {config.test_fraction}")

@@ -91,6 +91,16 @@ class Run:
         """The Keras model ``name`` (``ae``, ``vae``, ``wide_ae`` or ``judge``)."""
         return self.trained(name).model
 
+    def seeds(self, name: str) -> list:
+        """Model ``name`` trained with each of its seeds: ``train.seed`` first, then
+        the extra seeds of ``config.seeds`` (each a ``TrainedModel``)."""
+        from zspace.models.keys import SEED_MARK
+
+        extra = sorted((n for n in self.inputs["models"]
+                        if n.startswith(f"{name}{SEED_MARK}")),
+                       key=lambda n: int(n.removeprefix(f"{name}{SEED_MARK}")))
+        return [self.trained(n) for n in (name, *extra)]
+
     @functools.cached_property
     def feature_extractor(self):
         """The judge network's feature model (images in [0, 1] -> features)."""

@@ -29,6 +29,8 @@ from zspace.errors import ModelError
 from zspace.versioning import code_digest
 
 MODEL_NAMES = ("ae", "vae", "wide_ae")
+# Between a model's name and an extra training seed in a variant's name.
+SEED_MARK = "@seed="
 # The modules whose code decides what training produces: layers, architectures,
 # losses, the input pipeline, seeding and the training loop. Caching, publishing and
 # messages live elsewhere, so changing them keeps every published model's key.
@@ -42,11 +44,12 @@ JUDGE = "judge"
 
 
 def model_config_for(name: str, config: Config) -> ModelConfig | JudgeConfig:
-    """The section of ``config`` that describes model ``name``.
+    """The section of ``config`` that describes model ``name`` (or a variant of it).
 
     Raises:
         ModelError: ``name`` is none of ``ae``, ``vae``, ``wide_ae``, ``judge``.
     """
+    name = base_name(name)
     if name == JUDGE:
         return config.judge
     if name in MODEL_NAMES:
@@ -81,14 +84,50 @@ class ModelVariant:
                           self.speed)
 
 
-def variant(name: str, config: Config) -> ModelVariant:
-    """The variant of ``config`` named ``name``.
+def variants(name: str, config: Config) -> list[ModelVariant]:
+    """Model ``name`` of ``config`` and its seed variants (``config.seeds``): the
+    model trained with ``train.seed`` first, then one per extra seed.
 
     Raises:
         ModelError: ``name`` names no model of the configuration.
     """
-    return ModelVariant(name, model_config_for(name, config), config.train,
+    base = ModelVariant(name, model_config_for(name, config), config.train,
                         config.speed)
+    return [base, *(seed_variant(base, seed)
+                    for seed in getattr(config.seeds, name))]
+
+
+def all_variants(config: Config) -> list[ModelVariant]:
+    """Every model of ``config`` and its seed variants, the judge last."""
+    return [v for name in (*MODEL_NAMES, JUDGE) for v in variants(name, config)]
+
+
+def seed_variant(base: ModelVariant, seed: int) -> ModelVariant:
+    """``base`` trained with another seed, named ``<name>@seed=<seed>``."""
+    return dataclasses.replace(
+        base, name=f"{base.name}{SEED_MARK}{seed}",
+        train_config=dataclasses.replace(base.train_config, seed=seed))
+
+
+def variant(name: str, config: Config) -> ModelVariant:
+    """The variant of ``config`` named ``name`` (``vae``, ``vae@seed=2``).
+
+    Raises:
+        ModelError: ``name`` names no model of the configuration, or a seed that
+            ``config.seeds`` does not list.
+    """
+    model = base_name(name)
+    found = {v.name: v for v in variants(model, config)}
+    if name not in found:
+        raise ModelError(f"unknown model variant {name!r} (the variants of "
+                         f"{model} are {', '.join(found)}; extra seeds come from "
+                         f"seeds.{model})")
+    return found[name]
+
+
+def base_name(name: str) -> str:
+    """The model a variant name belongs to (``vae`` for ``vae@seed=2``)."""
+    return name.partition(SEED_MARK)[0]
 
 
 def effective_epochs(model_config: ModelConfig | JudgeConfig,

@@ -52,7 +52,7 @@ def publish_models(config: Config, dataset: Dataset, build_root: Path | None = N
     folder = published.folder_for(config)
     staging = folder.with_name(f".{folder.name}.staging")
     shutil.rmtree(staging, ignore_errors=True)
-    names = (*keys.MODEL_NAMES, keys.JUDGE)
+    names = [variant.name for variant in keys.all_variants(config)]
     manifests, total = [], 0
     for name in names:
         trained = train_or_load_named(name, config, dataset, build_root, progress)

@@ -74,18 +74,20 @@ def train_all(config: Config, dataset: Dataset, build_root: Path | None = None,
         retrain: Train every model afresh (see :func:`train_or_load`).
 
     Returns:
-        ``{"ae", "vae", "wide_ae", "judge"}`` to their :class:`TrainedModel`.
+        Each variant's name (``ae``, ``vae``, ``wide_ae``, ``judge`` and the seed
+        variants) to its :class:`TrainedModel`.
     """
     runtime.get_strategy(config.train.strategy)  # multi-worker must come first
-    return {name: train_or_load_named(name, config, dataset, build_root, progress,
-                                      retrain)
-            for name in (*keys.MODEL_NAMES, keys.JUDGE)}
+    return {variant.name: train_or_load_named(variant.name, config, dataset,
+                                              build_root, progress, retrain)
+            for variant in keys.all_variants(config)}
 
 
 def train_or_load_named(name: str, config: Config, dataset: Dataset,
                         build_root: Path | None = None,
                         progress: bool = True, retrain: bool = False) -> TrainedModel:
-    """:func:`train_or_load` for the model ``name`` of a whole configuration.
+    """:func:`train_or_load` for the model (or variant) ``name`` of a whole
+    configuration: ``vae``, or ``vae@seed=2`` for an extra seed of ``config.seeds``.
 
     The profile's published weights (``models/<config.name>/``) are used where their
     key matches.
@@ -104,10 +106,11 @@ def train_or_load_named(name: str, config: Config, dataset: Dataset,
     Raises:
         ModelError: An unknown name, or a bad pretrained file.
     """
-    return train_or_load(name, keys.model_config_for(name, config), config.train,
-                         dataset, build_root, progress,
+    found = keys.variant(name, config)
+    return train_or_load(found.name, found.model_config, found.train_config, dataset,
+                         build_root, progress,
                          published_dir=published.folder_for(config),
-                         retrain=retrain, speed=config.speed)
+                         retrain=retrain, speed=found.speed)
 
 
 def train_or_load(

@@ -72,14 +72,15 @@ def status(config: Config, build_root: Path | None = None) -> list[tuple[str, st
 
 def train(config: Config, build_root: Path | None = None, *, retrain: bool = False,
           progress: bool = True, session: Session | None = None) -> list:
-    """Make every model of the configuration (the AE, the VAE, the wide AE and the
-    judge), as the plan says: load what is cached or published, train the rest.
+    """Make every model of the configuration (the AE, the VAE, the wide AE, the judge
+    and their seed variants), as the plan says: load what is cached or published,
+    train the rest.
 
     Returns:
         The :class:`zspace.models.training.TrainedModel` of each, in plan order.
     """
     b = Build(config, paths.build_dir(build_root), progress, session=session)
-    names = [*keys.MODEL_NAMES, keys.JUDGE]
+    names = [variant.name for variant in keys.all_variants(config)]
     plan = make_plan(config, b.build_root, models=names, retrain=retrain)
     if not plan.data.fresh:
         b.say(f"data: preparing ({plan.data.state.removeprefix('stale: ')})")

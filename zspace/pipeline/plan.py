@@ -192,8 +192,8 @@ def make_plan(config: Config, build_root: Path | None = None, *,
     Args:
         config: The configuration.
         build_root: The build folder (default ``build/``).
-        models: Model variants to plan first, in this order; those the notebooks
-            need follow (sorted) where not among them.
+        models: Models or variants to plan first, in this order (a model's name
+            stands for it and its seed variants); those the notebooks need follow.
         specs: The notebooks, when already read (default: read them).
         retrain: Plan every model as trained afresh.
 
@@ -206,10 +206,8 @@ def make_plan(config: Config, build_root: Path | None = None, *,
     specs = specs if specs is not None else discover(config, analysis_dir(config))
     state = BuildState(paths.profile_dir(build_root, config.name) / "state.json")
     data = data_stage(config, build_root)
-    needed = list(models or ())
-    needed += sorted({name for spec in specs for name in spec.models} - set(needed))
-    model_stages = tuple(model_stage(keys.variant(name, config), data, build_root,
-                                     config, retrain) for name in needed)
+    model_stages = tuple(model_stage(variant, data, build_root, config, retrain)
+                         for variant in _variants(config, specs, models))
     by_name = {stage.variant.name: stage for stage in model_stages}
     code = code_digest(*notebook_code())
     notebook_stages = tuple(
@@ -222,6 +220,20 @@ def make_plan(config: Config, build_root: Path | None = None, *,
     report = ReportStage(report_key, stage_state(state, REPORT_STAGE, report_key,
                                                  site.is_dir()))
     return Plan(config, build_root, data, model_stages, notebook_stages, report)
+
+
+def _variants(config: Config, specs: list[nb.NotebookSpec],
+              models: Sequence[str] | None) -> list[keys.ModelVariant]:
+    """The variants to plan: those named in ``models`` (a model name stands for it
+    and its seed variants), then those of the models the notebooks need."""
+    wanted = list(models or ())
+    wanted += sorted({name for spec in specs for name in spec.models} - set(wanted))
+    found: dict[str, keys.ModelVariant] = {}
+    for name in wanted:
+        named = (keys.variants(name, config) if keys.base_name(name) == name
+                 else [keys.variant(name, config)])
+        found.update((v.name, v) for v in named if v.name not in found)
+    return list(found.values())
 
 
 def discover(config: Config, folder: Path) -> list[nb.NotebookSpec]:
@@ -276,14 +288,16 @@ def notebook_key(spec: nb.NotebookSpec, parameters: dict[str, Any],
                  dataset_hash: str, model_keys: dict[str, str], threads: int,
                  code: str | None = None) -> StageKey:
     """A notebook's stage key: its source, the library code, its parameters, the
-    kernels' thread count and the keys of its inputs."""
+    kernels' thread count and the keys of its inputs (every variant of each model it
+    declares; ``model_keys`` may hold others, which are left out)."""
     return StageKey({
         "notebook": code_digest(spec.path),
         "code": code if code is not None else code_digest(*notebook_code()),
         "parameters": parameters,
         "threads": threads,
         "inputs": {"dataset": dataset_hash,
-                   **{f"model {name}": model_keys[name] for name in spec.models}},
+                   **{f"model {name}": key for name, key in model_keys.items()
+                      if keys.base_name(name) in spec.models}},
     })
 
 
@@ -291,7 +305,8 @@ def _notebook_stage(spec: nb.NotebookSpec, config: Config, data: DataStage,
                     models: dict[str, ModelStage], code: str, state: BuildState,
                     build_root: Path) -> NotebookStage:
     parameters = nb.resolve_parameters(spec, config.notebooks.get(spec.name, {}))
-    mine = {name: models[name] for name in spec.models}
+    mine = {name: stage for name, stage in models.items()
+            if keys.base_name(name) in spec.models}
     model_keys = {name: m.key or "missing" for name, m in mine.items()}
     key = notebook_key(spec, parameters,
                        data.card.content_hash if data.card else "missing", model_keys,
