@@ -107,24 +107,17 @@ def _same_size(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _regions(changed: np.ndarray) -> list[tuple[slice, slice]]:
     """Boxes of the grown changed pixels, joined until no two overlap."""
     grown = ndimage.binary_dilation(changed, _EIGHT, iterations=SEARCH)
-    labels, _ = ndimage.label(grown, _EIGHT)
-    boxes = [[s[0].start, s[0].stop, s[1].start, s[1].stop]
-             for s in ndimage.find_objects(labels)]
-    merged = True
-    while merged:
-        merged = False
-        for i in range(len(boxes)):
-            for j in range(i + 1, len(boxes)):
-                p, q = boxes[i], boxes[j]
-                if p[0] < q[1] and q[0] < p[1] and p[2] < q[3] and q[2] < p[3]:
-                    boxes[i] = [min(p[0], q[0]), max(p[1], q[1]),
-                                min(p[2], q[2]), max(p[3], q[3])]
-                    del boxes[j]
-                    merged = True
-                    break
-            if merged:
-                break
-    return [(slice(r0, r1), slice(c0, c1)) for r0, r1, c0, c1 in boxes]
+    count = -1
+    while True:
+        labels, found = ndimage.label(grown, _EIGHT)
+        boxes = ndimage.find_objects(labels)
+        if found == count:
+            return list(boxes)
+        count = found
+        # Fill each box: boxes that overlap become one part at the next labelling.
+        grown = np.zeros_like(grown)
+        for rows, cols in boxes:
+            grown[rows, cols] = True
 
 
 def _after_shifts(x: np.ndarray, y: np.ndarray, squared: np.ndarray
