@@ -216,12 +216,16 @@ def steady_drawing(figure: Figure) -> Figure:
     everything drawn in the axes, a line's markers become a scatter of their own, and
     a one-colour scatter gets a colour per point; such collections are drawn
     antialiased at their exact positions. Frames, ticks and grid lines stay crisp:
-    the layout places them, not the data. Safe to call more than once.
+    the layout places them, not the data; so do axes drawn without their axis
+    (diagrams, image grids), whose contents the layout places too. Safe to call more
+    than once.
 
     Returns:
         ``figure``, changed in place.
     """
     for axes in figure.axes:
+        if not axes.axison:
+            continue
         for line in list(axes.lines):
             line.set_snap(False)
             _markers_as_scatter(axes, line)
