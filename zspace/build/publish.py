@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from zspace.build.state import write_json_atomic
+from zspace.environment import figure_environment
 
 MANIFEST = "manifest.json"
 
@@ -27,7 +28,7 @@ def manifest_entry(file: Path, notebook: str, parameters: dict[str, Any],
     """The provenance of one figure file."""
     return {"file": file.name, "sha256": sha256_of(file), "notebook": notebook,
             "parameters": parameters, "models": models, "dataset": dataset_hash,
-            "code": code}
+            "code": code, "environment": figure_environment()}
 
 
 def swap_in(staging: Path, target: Path) -> None:
