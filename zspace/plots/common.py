@@ -27,7 +27,7 @@ from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.markers import MarkerStyle
-from matplotlib.transforms import IdentityTransform
+from matplotlib.transforms import IdentityTransform, blended_transform_factory
 
 from zspace.latent.grids import DPI
 
@@ -363,7 +363,9 @@ def bars(labels: Sequence[str], metrics: dict[str, Sequence[float]],
         metrics: Chart title -> one value per label.
         title: Above all charts.
         log_scale: Chart titles of ``metrics`` drawn on a logarithmic axis.
-        value_labels: Write each bar's value (two decimals) above it.
+        value_labels: Write each bar's value in a row above the frame, where
+            the value does not move its label: two decimals below 10, three
+            significant digits from there.
     """
     figure = new_figure(3.4 * len(metrics), 3.4)
     for index, (metric, values) in enumerate(metrics.items(), 1):
@@ -372,16 +374,18 @@ def bars(labels: Sequence[str], metrics: dict[str, Sequence[float]],
         axes.set_xticks(range(len(labels)), labels, rotation=40, ha="right",
                         fontsize="small")
         if metric in log_scale:
-            # Twice the tallest bar fits: room for its label.
-            fix_log_axis(axes, "y", [values, np.asarray(values, float) * 2
-                                     if value_labels else []])
+            fix_log_axis(axes, "y", [values])
         else:
-            fix_axis(axes, "y", [values], include=[0.0],
-                     margin=(0.0, 0.12 if value_labels else 0.05))
+            fix_axis(axes, "y", [values], include=[0.0], margin=(0.0, 0.05))
         if value_labels:
-            axes.bar_label(axes.containers[0], fmt="%.2f", fontsize="x-small",
-                           padding=1)
-        axes.set_title(metric, fontsize="medium")
+            # A label at its bar's top would move with the value, a pixel at a time.
+            above = blended_transform_factory(axes.transData, axes.transAxes)
+            for x, value in enumerate(values):
+                text = f"{value:.2f}" if abs(value) < 10 else f"{value:.3g}"
+                axes.annotate(text, (x, 1.0), xycoords=above, xytext=(0, 2),
+                              textcoords="offset points", ha="center", va="bottom",
+                              fontsize="x-small")
+        axes.set_title(metric, fontsize="medium", pad=14 if value_labels else 6)
         axes.grid(axis="y", alpha=0.3)
     if title:
         figure.suptitle(title)
