@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from zspace.errors import DataError
-from zspace.latent.zpoints import decode, encode
+from zspace.latent.zpoints import NOISE_VARIABLE, decode, encode
 
 SIZE = 8
 
@@ -94,3 +94,23 @@ def test_wrong_inputs_raise_data_errors():
         encode(_ae_encoder(), _images(), batch_size=0)
     with pytest.raises(DataError, match="z_dim"):
         decode(_decoder(), np.zeros(2))
+
+
+def test_output_noise_hook_moves_outputs_in_their_last_bits(monkeypatch):
+    images = _images()
+    encoder = _ae_encoder()
+    exact = encode(encoder, images, batch_size=4)
+    monkeypatch.setenv(NOISE_VARIABLE, "1e-6")
+    noisy = encode(encoder, images, batch_size=4)
+    relative = np.abs(noisy / exact - 1)
+    assert noisy.dtype == np.float32 and 0 < relative.max() < 1e-5
+    np.testing.assert_array_equal(noisy, encode(encoder, images, batch_size=4))
+    # Decoded images are rounded to uint8: a millionth moves almost none of them.
+    z = np.random.default_rng(1).uniform(0, 1, (50, 2)).astype(np.float32)
+    monkeypatch.setenv(NOISE_VARIABLE, "")
+    plain = decode(_decoder(), z)
+    monkeypatch.setenv(NOISE_VARIABLE, "1e-6")
+    assert np.mean(decode(_decoder(), z) != plain) < 0.01
+    monkeypatch.setenv(NOISE_VARIABLE, "a little")
+    with pytest.raises(DataError, match="ZSPACE_OUTPUT_NOISE='a little'"):
+        encode(encoder, images)

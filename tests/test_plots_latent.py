@@ -100,4 +100,4 @@ def test_comparison_bars_carry_their_values(monkeypatch):
                                      log_scale=["FD"])
     fd, precision = charts[0].axes
     assert fd.get_yscale() == "log" and precision.get_yscale() == "linear"
-    assert [t.get_text() for t in fd.texts] == ["0.29", "115.30"]
+    assert [t.get_text() for t in fd.texts] == ["0.29", "115"]

@@ -112,6 +112,10 @@ def _diff_options(sub: argparse.ArgumentParser) -> None:
                      help="also write the summary as JSON ('-': standard output)")
     sub.add_argument("--html", type=Path, metavar="DIR",
                      help="where the page goes (default: BUILD/diff/<A>-vs-<B>/)")
+    sub.add_argument("--markdown", type=Path, metavar="FILE|DIR",
+                     help="also write a Markdown summary of the changed figures for a "
+                          "pull-request comment, with thumbnails beside it (a folder: "
+                          "DIR/figure-diff.md)")
 
 
 # The commands that write into build/<profile>/: one at a time per folder.
@@ -258,7 +262,8 @@ def run_diff(config: Config, args: argparse.Namespace) -> int:
                                profile=config.name,
                                tolerance=(DEFAULT_TOLERANCE if args.tolerance is None
                                           else args.tolerance),
-                               page_folder=args.html, json_file=args.json)
+                               page_folder=args.html, json_file=args.json,
+                               markdown=args.markdown)
     # With the JSON on standard output, the table goes to stderr to keep it parseable.
     stream = sys.stderr if str(args.json) == "-" else sys.stdout
     print(summary_text(result), file=stream)

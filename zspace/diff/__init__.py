@@ -8,7 +8,8 @@ manifest) or a git revision of the repository's committed ``figures/``::
     sys.exit(result.exit_code)                 # 1 when any figure changed
 
 The pieces: :func:`open_side` resolves a version, :func:`compare_sides` measures every
-figure, :func:`summary_text`, :func:`write_json` and :func:`write_page` show the result.
+figure, :func:`summary_text`, :func:`write_json`, :func:`write_page` and
+:func:`write_markdown` (a pull-request summary) show the result.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from pathlib import Path
 from zspace import paths
 from zspace.diff.compare import DiffResult, FigureDiff, compare_sides, manifest_changes
 from zspace.diff.images import DEFAULT_TOLERANCE, PixelDistance
+from zspace.diff.markdown import write_markdown
 from zspace.diff.render import summary_text, write_json, write_page
 from zspace.diff.sources import DiffError, Side, open_side
 
 __all__ = ["DEFAULT_TOLERANCE", "DiffError", "DiffResult", "FigureDiff",
            "PixelDistance", "Side", "compare_sides", "default_page_folder",
            "figure_diff", "manifest_changes", "open_side", "summary_text",
-           "write_json", "write_page"]
+           "write_json", "write_markdown", "write_page"]
 
 
 def default_page_folder(build_root: Path, a: Side, b: Side) -> Path:
@@ -37,7 +39,8 @@ def figure_diff(old: str = "HEAD", new: str | None = None, *,
                 repo: Path = paths.ROOT, build_root: Path | None = None,
                 profile: str = "default", tolerance: float = DEFAULT_TOLERANCE,
                 page_folder: Path | None = None,
-                json_file: Path | None = None) -> tuple[DiffResult, Path]:
+                json_file: Path | None = None,
+                markdown: Path | None = None) -> tuple[DiffResult, Path]:
     """Compare the figures of two versions and write the HTML page (and JSON).
 
     Args:
@@ -49,6 +52,8 @@ def figure_diff(old: str = "HEAD", new: str | None = None, *,
         tolerance: RMS difference in [0, 1] up to which a figure is unchanged.
         page_folder: Where the page goes (default ``build_root/diff/<A>-vs-<B>``).
         json_file: Also write the JSON summary there (``-``: standard output).
+        markdown: Also write the pull-request summary there: a ``.md`` file, or a
+            folder for ``figure-diff.md``; its thumbnails go beside it.
 
     Returns:
         The comparison and the page written. A revision's files are copied into
@@ -68,6 +73,8 @@ def figure_diff(old: str = "HEAD", new: str | None = None, *,
         # Revisions live in temporary folders: the page copies their images before
         # the sides are closed.
         page = write_page(result, page_folder or default_page_folder(build_root, a, b))
+        if markdown is not None:
+            write_markdown(result, markdown)
     if json_file is not None:
         write_json(result, json_file, page)
     return result, page

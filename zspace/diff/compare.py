@@ -3,8 +3,11 @@
 A figure whose bytes are identical on both sides is unchanged without being decoded.
 Otherwise both versions are decoded and measured; one whose RMS difference stays within
 the tolerance still counts as unchanged, so numeric noise from another machine is not
-reported. Whatever the pixels say, the manifest entries are compared too: they tell
-the user which parameter, model, data set or code made the difference.
+reported. A changed figure gets a verdict (:mod:`zspace.diff.verdict`): a layout
+shift, a change of text, or of content. Whatever the pixels say, the manifest entries
+are compared too: they tell the user which parameter, model, data set or code made
+the difference, and the environments they record (renderer, CPU, BLAS) which part of
+the machine did.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from zspace.diff.environment import describe_environment_changes
 from zspace.diff.images import (
     DEFAULT_TOLERANCE,
     PixelDistance,
@@ -24,6 +30,7 @@ from zspace.diff.images import (
     load_image,
 )
 from zspace.diff.sources import DiffError, Side
+from zspace.diff.verdict import Verdict, classify
 
 # Display order: what needs a look first.
 STATUSES = ("changed", "unreadable", "added", "removed", "unchanged")
@@ -32,6 +39,12 @@ KEYED_FIELDS = ("parameters", "models")
 PLAIN_FIELDS = ("notebook", "file", "dataset", "code")
 # Fields holding keys or hashes: their first characters are enough to tell them apart.
 DIGESTS = ("models", "dataset", "code")
+# The manifest entry's record of the renderer and the machine (zspace.environment).
+ENVIRONMENT = "environment"
+# Why a figure changed when nothing recorded did.
+UNEXPLAINED = "provenance unchanged (package versions or nondeterminism?)"
+UNEXPLAINED_SAME_MACHINE = ("provenance and environment unchanged (package versions "
+                            "or nondeterminism?)")
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,11 @@ class FigureDiff:
             name has no key), the other fields map to such a pair themselves.
         reason: Why an unreadable figure is so, or how a figure was judged.
         notes: Other things worth knowing (a file that does not match its hash).
+        environment: What differs between the environments the two manifest
+            entries record, in words (``"cpu: avx512_fp16 added"``).
+        environment_recorded: Whether both entries record an environment.
+        verdict: A changed figure's kind of change (``layout shift``, ``text``,
+            ``content``); None for the others.
     """
 
     figure_id: str
@@ -59,14 +77,18 @@ class FigureDiff:
     manifest: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
     notes: tuple[str, ...] = ()
+    environment: tuple[str, ...] = ()
+    environment_recorded: bool = False
+    verdict: Verdict | None = None
 
     @property
     def why(self) -> list[str]:
-        """The manifest changes in words, one line per field."""
-        lines = describe_changes(self.manifest)
+        """The manifest and environment changes in words, one line per field."""
+        lines = describe_changes(self.manifest) + list(self.environment)
         if not lines and self.status == "changed":
-            # Same inputs, other pixels: the environment or chance made the change.
-            lines = ["provenance unchanged (package versions or nondeterminism?)"]
+            # Same inputs, other pixels: the packages or chance made the change.
+            lines = [UNEXPLAINED_SAME_MACHINE if self.environment_recorded
+                     else UNEXPLAINED]
         return lines
 
     def to_dict(self) -> dict[str, Any]:
@@ -80,8 +102,10 @@ class FigureDiff:
             "size_a": list(d.size_a) if d else None,
             "size_b": list(d.size_b) if d else None,
             "resized": d.resized if d else False,
-            "manifest": self.manifest, "why": self.why, "reason": self.reason,
-            "notes": list(self.notes),
+            "verdict": self.verdict.kind if self.verdict else None,
+            "verdict_detail": self.verdict.detail if self.verdict else None,
+            "manifest": self.manifest, "environment": list(self.environment),
+            "why": self.why, "reason": self.reason, "notes": list(self.notes),
         }
 
 
@@ -148,7 +172,10 @@ def _compare(figure_id: str, a: Side, b: Side, tolerance: float) -> FigureDiff:
                           reason=_readability(file_b), notes=_hash_notes(new, file_b))
     figure = FigureDiff(
         figure_id, "unchanged", file_a, file_b, manifest=manifest_changes(old, new),
-        notes=_hash_notes(old, file_a, "A") + _hash_notes(new, file_b, "B"))
+        notes=_hash_notes(old, file_a, "A") + _hash_notes(new, file_b, "B"),
+        environment=tuple(describe_environment_changes(old.get(ENVIRONMENT),
+                                                       new.get(ENVIRONMENT))),
+        environment_recorded=ENVIRONMENT in old and ENVIRONMENT in new)
     digest_a = _sha256(file_a)
     if digest_a is not None and digest_a == _sha256(file_b):
         return replace(figure, reason="identical files")
@@ -164,14 +191,18 @@ def _measure(figure: FigureDiff, tolerance: float) -> FigureDiff:
         return replace(figure, status="unreadable", reason=str(error))
     measured = distance(image_a, image_b)
     figure = replace(figure, distance=measured)
+    if measured.resized or measured.rms > tolerance:
+        verdict = classify(np.asarray(image_a, dtype=np.float64) / 255.0,
+                           np.asarray(image_b, dtype=np.float64) / 255.0, tolerance)
+        figure = replace(figure, status="changed", verdict=verdict)
     if measured.resized:
         # A reader sees a resized figure even where the pixels agree after resizing.
-        return replace(figure, status="changed", reason=(
+        return replace(figure, reason=(
             f"size {_size(measured.size_a)} -> {_size(measured.size_b)}; B resized "
             "to A's size for the pixel distances"))
     if measured.rms > tolerance:
-        return replace(figure, status="changed", reason=f"rms {measured.rms:.4f} > "
-                       f"tolerance {tolerance:.4f}")
+        return replace(figure, reason=f"rms {measured.rms:.4f} > tolerance "
+                       f"{tolerance:.4f}")
     return replace(figure, reason=f"rms {measured.rms:.4f} within tolerance "
                    f"{tolerance:.4f}")
 

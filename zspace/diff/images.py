@@ -116,13 +116,38 @@ def write_heatmap(a: Image.Image, b: Image.Image, path: Path) -> float:
     Returns:
         The magnification used.
     """
+    picture, gain = heatmap(a, b)
+    picture.save(path)
+    return gain
+
+
+def heatmap(a: Image.Image, b: Image.Image, factor: int = 1) -> tuple[Image.Image,
+                                                                       float]:
+    """The difference heatmap of :func:`write_heatmap` and its magnification.
+
+    Args:
+        a: The old version.
+        b: The new version (resized to A's size first if needed).
+        factor: Shrink by this whole factor, keeping each block's largest
+            difference, so a one-pixel change stays visible in a thumbnail.
+    """
     from matplotlib import colormaps
 
     x, y = _fit(a, b)
     difference = np.abs(x - y).max(axis=2)  # (height, width)
+    underlay = x.mean(axis=2)
+    if factor > 1:
+        difference = _pooled(difference, factor, np.max)
+        underlay = _pooled(underlay, factor, np.mean)
     gain = 1.0 / max(float(difference.max()), 1.0 / MAX_GAIN)
     heat = colormaps["inferno"](np.clip(difference * gain, 0.0, 1.0))[..., :3]
-    underlay = 0.3 * x.mean(axis=2, keepdims=True)
-    pixels = np.clip(underlay + heat, 0.0, 1.0)
-    Image.fromarray((pixels * 255).round().astype(np.uint8)).save(path)
-    return gain
+    pixels = np.clip(0.3 * underlay[..., None] + heat, 0.0, 1.0)
+    return Image.fromarray((pixels * 255).round().astype(np.uint8)), gain
+
+
+def _pooled(values: np.ndarray, factor: int, reduce) -> np.ndarray:
+    """``values`` (h, w) reduced over factor x factor blocks (edges padded)."""
+    height, width = -(-values.shape[0] // factor), -(-values.shape[1] // factor)
+    padded = np.pad(values, ((0, height * factor - values.shape[0]),
+                             (0, width * factor - values.shape[1])), mode="edge")
+    return reduce(padded.reshape(height, factor, width, factor), axis=(1, 3))

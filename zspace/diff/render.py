@@ -25,7 +25,7 @@ TEMPLATE = "diff.html.j2"
 # Sub-folders of the page folder that the page owns and rewrites each time.
 IMAGE_FOLDERS = ("a", "b", "heat")
 OWNED = ("index.html", "style.css", *IMAGE_FOLDERS)
-COLUMNS = ("figure", "status", "rms", "max", "ssim", "phash", "why")
+COLUMNS = ("figure", "status", "verdict", "rms", "max", "ssim", "phash", "why")
 
 
 def _number(value: float | None, digits: int = 4) -> str:
@@ -46,6 +46,7 @@ def summary_text(result: DiffResult) -> str:
     for figure in result.figures:
         d = figure.distance
         rows.append((figure.figure_id, figure.status,
+                     figure.verdict.kind if figure.verdict else "-",
                      _number(d and d.rms), _number(d and d.max),
                      _number(d and d.ssim, 3), "-" if d is None else str(d.phash),
                      _why(figure)))

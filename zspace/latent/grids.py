@@ -125,8 +125,13 @@ def image_grid(
 def save_png(fig: Figure, path: str | Path, dpi: int = DPI) -> Path:
     """Write ``fig`` as a PNG with no tool or time metadata; return the path.
 
-    Identical figures give byte-identical files.
+    Identical figures give byte-identical files. The data are drawn where they lie,
+    not snapped to whole pixels (:func:`zspace.plots.common.steady_drawing`), so a
+    value that moves in its last bits does not move a marker or a bar by a pixel.
     """
+    from zspace.plots.common import steady_drawing  # it imports this module
+
+    steady_drawing(fig)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png", dpi=dpi, metadata={"Software": None})

@@ -60,13 +60,15 @@ def describe_components(z: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def histogram_with_normal(
-    values: np.ndarray, bins: int = 60, num_curve_points: int = 200
+    values: np.ndarray, bins: int | np.ndarray = 60, num_curve_points: int = 200
 ) -> dict[str, np.ndarray | float]:
     """Histogram of one component as a density, with the normal fitted to its moments.
 
     Args:
         values: One component's values (n,).
-        bins: Number of histogram bins over the data range.
+        bins: Number of histogram bins over the data range, or the bin edges
+            (figures pass edges between rounded limits, which the last bits of
+            the data do not move).
         num_curve_points: Points of the fitted normal's curve.
 
     Returns:

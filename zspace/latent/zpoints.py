@@ -3,13 +3,26 @@
 Datasets are uint8 NHWC arrays, possibly read-only memmaps of tens of thousands of
 images. Only one batch at a time is converted to float32 in [0, 1], so memory stays at
 one batch of float images whatever the size of the data set.
+
+Every model output a notebook sees passes through here: encoders' z-points, decoders'
+images (before their rounding to uint8) and the judge's features. That makes this the
+place of a test hook: with ``ZSPACE_OUTPUT_NOISE`` set to a number (e.g. ``1e-6``),
+each output value is multiplied by 1 + that number times a standard normal draw
+(seeded, so two runs agree), as if another CPU or BLAS had computed it. The figure
+stability test (``tests/test_figure_stability.py``) runs the notebooks so and expects
+every figure within the figure diff's tolerance. Unset or empty, nothing changes.
 """
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from zspace.errors import DataError
+
+# The test hook: a relative noise on every model output (see the module docstring).
+NOISE_VARIABLE = "ZSPACE_OUTPUT_NOISE"
 
 
 def _check_images(images: np.ndarray) -> None:
@@ -30,6 +43,35 @@ def _first_output(outputs) -> np.ndarray:
     if isinstance(outputs, list | tuple):
         outputs = outputs[0]
     return np.asarray(outputs)
+
+
+def output_noise() -> float:
+    """The relative noise of the ``ZSPACE_OUTPUT_NOISE`` test hook (0: off).
+
+    Raises:
+        DataError: The variable is set to something other than a number >= 0.
+    """
+    text = os.environ.get(NOISE_VARIABLE, "").strip()
+    try:
+        size = float(text) if text else 0.0
+    except ValueError:
+        size = -1.0
+    if not (size >= 0 and np.isfinite(size)):
+        raise DataError(f"{NOISE_VARIABLE}={text!r}: expected a number >= 0, e.g. 1e-6")
+    return size
+
+
+def _last_bits(values: np.ndarray, start: int) -> np.ndarray:
+    """``values`` with the test hook's relative noise, if it is on; same dtype.
+
+    ``start`` (the batch's first row) seeds the draws, so every run perturbs a
+    given output alike.
+    """
+    size = output_noise()
+    if size == 0 or values.size == 0:
+        return values
+    draws = np.random.default_rng([start, values.size]).standard_normal(values.shape)
+    return (values * (1.0 + size * draws)).astype(values.dtype)
 
 
 def predict_in_batches(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -53,7 +95,8 @@ def predict_in_batches(model, images: np.ndarray, batch_size: int = 256) -> np.n
     chunks = []
     for start in range(0, len(images), batch_size):
         batch = images[start : start + batch_size].astype(np.float32) / 255.0
-        chunks.append(_first_output(model(batch, training=False)).astype(np.float32))
+        output = _first_output(model(batch, training=False)).astype(np.float32)
+        chunks.append(_last_bits(output, start))
     if not chunks:
         # Empty data set: ask the model for its output width with a zero-length batch.
         empty = np.zeros((0, *images.shape[1:]), np.float32)
@@ -98,5 +141,6 @@ def decode(decoder, z: np.ndarray, batch_size: int = 256) -> np.ndarray:
     chunks = []
     for start in range(0, max(len(z), 1), batch_size):
         images = np.asarray(decoder(z[start : start + batch_size], training=False))
+        images = _last_bits(images, start)
         chunks.append(np.clip(images * 255.0 + 0.5, 0, 255).astype(np.uint8))
     return np.concatenate(chunks)

@@ -30,11 +30,13 @@ from zspace.versioning import code_digest
 
 FRESH = "fresh"
 REPORT_STAGE = "report"
-# The code a notebook runs: the whole package but the build engine, the site, the
-# figure diff, the command line and the opt-in training speed-ups (which change no
-# notebook's result: a model trained with them has a key of its own).
+# The code a notebook runs: the whole package but the build engine, the site (and
+# the environment record it adds to each figure), the figure diff, the command line
+# and the opt-in training speed-ups (which change no notebook's result: a model
+# trained with them has a key of its own).
 NOTEBOOK_CODE_EXCLUDED = ("zspace/pipeline/", "zspace/site/", "zspace/diff/",
-                          "zspace/cli.py", "zspace/models/speed.py")
+                          "zspace/cli.py", "zspace/environment.py",
+                          "zspace/models/speed.py")
 
 
 def notebook_code() -> list[Path]:

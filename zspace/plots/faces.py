@@ -61,7 +61,9 @@ def face_rate_curve(x: Sequence[float], series: dict[str, Sequence[dict]],
 def face_rate_bars(labels: Sequence[str], rates: Sequence[dict],
                    title: str | None = None,
                    size: tuple[float, float] | None = None) -> Figure:
-    """Horizontal bars of face rates with their intervals, one per labelled set."""
+    """Horizontal bars of face rates with their intervals, one per labelled set, and
+    the rates in a column right of the frame (where a rate does not move its label).
+    """
     height = 0.32 * len(labels) + 1.0
     figure = new_figure(*(size or (6.0, height)))
     axes = figure.add_subplot()
@@ -70,12 +72,9 @@ def face_rate_bars(labels: Sequence[str], rates: Sequence[dict],
     axes.barh(positions, centre, xerr=errors, capsize=3, color="#4a78c2",
               error_kw={"elinewidth": 1})
     for y, rate in zip(positions, rates, strict=True):
-        if rate["high"] < 0.85:  # the value right of the interval
-            axes.text(rate["high"] + 0.02, y, f"{rate['rate']:.0%}", va="center",
-                      fontsize="x-small")
-        else:  # inside the bar, left of the interval
-            axes.text(rate["low"] - 0.02, y, f"{rate['rate']:.0%}", va="center",
-                      ha="right", color="white", fontsize="x-small")
+        axes.annotate(f"{rate['rate']:.0%}", (1.0, y),
+                      xycoords=("axes fraction", "data"), xytext=(4, 0),
+                      textcoords="offset points", va="center", fontsize="x-small")
     axes.set_yticks(positions, labels, fontsize="small")
     axes.set_xlim(0, 1.0)
     axes.set_xlabel(f"{RATE_LABEL}, 95 % Wilson interval")

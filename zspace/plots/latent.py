@@ -8,14 +8,26 @@ Builders take plain arrays (z-points, statistics, metric values) and return a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
+from matplotlib import ticker
 from matplotlib.figure import Figure
 
 from zspace.latent import ellipses, stats
 from zspace.latent.grids import image_grid
-from zspace.plots.common import bars, new_figure, stack
+from zspace.plots.common import (
+    bars,
+    fix_axis,
+    fix_log_axis,
+    new_figure,
+    nice_bins,
+    nice_ceiling,
+    nice_limits,
+    set_limits,
+    stack,
+)
 
 # Colours of the 1, 2, 3 ... sigma contours; a fourth level reuses the first.
 _LEVEL_COLOURS = ("#d62728", "#ff7f0e", "#2ca02c")
@@ -51,7 +63,7 @@ def component_histograms(
     Args:
         z: z-points (n, z_dim).
         components: Component indices, one panel each.
-        bins: Histogram bins per panel.
+        bins: Histogram bins per panel, between rounded limits of the component.
         columns: Panels per row.
 
     Returns:
@@ -64,7 +76,7 @@ def component_histograms(
     for index, axes in zip(components, _panel_grid(figure, len(components), columns),
                            strict=True):
         values = np.asarray(z)[:, index]
-        fit = stats.histogram_with_normal(values, bins=bins)
+        fit = stats.histogram_with_normal(values, bins=nice_bins(values, bins))
         axes.stairs(fit["density"], fit["edges"], fill=True, color="#9ecae1",
                     label="z-points")
         axes.plot(fit["x"], fit["pdf"], color="#d62728", lw=1.3,
@@ -72,6 +84,9 @@ def component_histograms(
         moments = stats.describe_components(values[:, None])
         axes.set_title(f"z[{index}]: skew {moments['skew'][0]:+.2f}, "
                        f"kurt. {moments['kurtosis'][0]:+.2f}", fontsize="small")
+        fix_axis(axes, "x", [fit["edges"], fit["x"]], margin=0.0)
+        fix_axis(axes, "y", [fit["density"], fit["pdf"]], include=[0.0],
+                 margin=(0.0, 0.05))
         axes.set_xlabel("component value")
         axes.set_ylabel("density")
         axes.legend(fontsize="x-small", loc="upper left")
@@ -98,8 +113,9 @@ def correlation_figure(corr: np.ndarray) -> Figure:
     heat.set_title("correlation matrix of the z-components", fontsize="medium")
     spread = figure.add_subplot(1, 2, 2)
     off = corr[~np.eye(len(corr), dtype=bool)]
-    spread.hist(off, bins=80, range=(-1, 1), color="#4a78c2")
-    spread.set_yscale("log")
+    counts = spread.hist(off, bins=80, range=(-1, 1), color="#4a78c2")[0]
+    set_limits(spread, "x", nice_limits([[-1.0, 1.0]], margin=0.0))
+    fix_log_axis(spread, "y", counts)
     spread.set_xlabel("correlation coefficient r (i != j)")
     spread.set_ylabel("component pairs (both orders)")
     spread.set_title(f"off-diagonal: max |r| {np.abs(off).max():.2f}, "
@@ -136,10 +152,19 @@ def pair_density_ellipses(
                             strict=True):
         points = z[:, [i, j]]
         mean, cov = points.mean(axis=0), np.cov(points, rowvar=False)
-        axes.hexbin(points[:, 0], points[:, 1], gridsize=gridsize, bins="log",
-                    cmap="Blues", mincnt=1, linewidths=0.0)
-        for number, level in enumerate(sigma_levels):
-            outline = ellipses.ellipse_polygon(mean, cov, level)
+        outlines = [ellipses.ellipse_polygon(mean, cov, level)
+                    for level in sigma_levels]
+        # The hexagons' grid spans rounded limits, not the points' own extremes.
+        x, y = (nice_limits([points[:, k], *(o[:, k] for o in outlines)])
+                for k in (0, 1))
+        hexes = axes.hexbin(points[:, 0], points[:, 1], gridsize=gridsize,
+                            bins="log", cmap="Blues", mincnt=1, linewidths=0.0,
+                            extent=(x.low, x.high, y.low, y.high))
+        hexes.set_clim(1, nice_ceiling(float(hexes.get_array().max())))
+        set_limits(axes, "x", x)
+        set_limits(axes, "y", y)
+        for number, (level, outline) in enumerate(zip(sigma_levels, outlines,
+                                                      strict=True)):
             inside = ellipses.share_inside(points, mean, cov, level)
             expected = float(ellipses.expected_share(level))
             axes.plot(outline[:, 0], outline[:, 1], lw=1.4,
@@ -175,7 +200,7 @@ def explained_variance_figure(
     figure = new_figure(11.0, 3.8)
     single, total = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
     single.plot(component, ratio, color="#4a78c2", lw=1.4)
-    single.set_yscale("log")
+    fix_log_axis(single, "y", ratio)
     single.set_xlabel("PCA component")
     single.set_ylabel("share of the total variance")
     single.set_title("explained variance per component", fontsize="medium")
@@ -191,7 +216,11 @@ def explained_variance_figure(
     total.set_xlabel("number of leading PCA components")
     total.set_ylabel("cumulative share of the variance")
     total.set_title("cumulative explained variance", fontsize="medium")
-    total.set_ylim(min(0.9 * cumulative[0], 0.5), 1.01)
+    # From 0.9 x the first share rounded down to a tenth (at most 0.5) to above 1.
+    bottom = min(math.floor(9 * cumulative[0]) / 10, 0.5)
+    total.set_ylim(bottom, 1.01)
+    total.yaxis.set_major_locator(ticker.MultipleLocator(0.1))
+    total.yaxis.set_major_formatter(ticker.StrMethodFormatter("{x:.1f}"))
     total.grid(alpha=0.3)
     total.legend(fontsize="small", loc="lower right")
     figure.tight_layout()
@@ -237,6 +266,8 @@ def pair_scatter(
                      linewidths=0, label=f"{len(points):,} training z-points")
         outline = ellipses.ellipse_polygon(mean[[i, j]], cov[np.ix_([i, j], [i, j])],
                                            level)
+        fix_axis(axes, "x", [points[:, i], generated[:, i], outline[:, 0]])
+        fix_axis(axes, "y", [points[:, j], generated[:, j], outline[:, 1]])
         axes.plot(outline[:, 0], outline[:, 1], color="#d62728", lw=1.4,
                   label=f"{level:g}-sigma ellipse")
         axes.scatter(generated[:, i], generated[:, j], s=22, color=_GENERATED,
@@ -278,11 +309,5 @@ def sampler_comparison_figure(
         The figure; every bar carries its value.
     """
     grid = image_grid(rows, row_labels=list(labels), title=title)
-    charts = bars(list(labels), metrics)
-    for axes, name in zip(charts.axes, metrics, strict=True):
-        if name in log_scale:
-            axes.set_yscale("log")
-        axes.margins(y=0.12)  # room above the tallest bar for its value
-        axes.bar_label(axes.containers[0], fmt="%.2f", fontsize="x-small", padding=1)
-    charts.tight_layout()
-    return stack([grid, charts])
+    return stack([grid, bars(list(labels), metrics, log_scale=log_scale,
+                             value_labels=True)])

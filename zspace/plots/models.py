@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 
-from zspace.plots.common import new_figure
+from zspace.plots.common import fix_axis, new_figure
 
 
 def layer_rows(model) -> list[tuple[str, str, str, int]]:
@@ -142,7 +142,8 @@ def training_curves(histories: dict[str, dict[str, Sequence[float]]],
                           label=f"{key.replace('_', ' ')} (test)")
         if index == 1 and vae_name in windows:
             _mark_stop(axes, windows[vae_name], len(vae["total_loss"]), "k")
-        _finish(axes, title)
+        _finish(axes, title, [history.get(k, []) for key in keys
+                              for k in (key, f"val_{key}")])
     axes = figure.add_subplot(2, 2, 4)
     for name, history in histories.items():
         if name == vae_name:
@@ -154,7 +155,9 @@ def training_curves(histories: dict[str, dict[str, Sequence[float]]],
                       label=f"{name} (test)")
         if name in windows:
             _mark_stop(axes, windows[name], len(steps), axes.lines[-1].get_color())
-    _finish(axes, "AE reconstruction loss per image")
+    _finish(axes, "AE reconstruction loss per image",
+            [h.get(k, []) for n, h in histories.items() if n != vae_name
+             for k in ("total_loss", "val_total_loss")])
     figure.tight_layout()
     return figure
 
@@ -164,7 +167,8 @@ def _mark_stop(axes, window_start: int, stop: int, colour) -> None:
     axes.axvline(stop, color=colour, lw=0.8, ls=":")
 
 
-def _finish(axes, title: str) -> None:
+def _finish(axes, title: str, shown: list[Sequence[float]]) -> None:
+    fix_axis(axes, "y", shown)
     axes.set_title(title, fontsize="medium")
     axes.set_xlabel("epoch")
     axes.grid(alpha=0.3)

@@ -18,6 +18,7 @@ from typing import Any
 
 from zspace import paths
 from zspace.config import digest_of
+from zspace.environment import figure_environment
 from zspace.errors import BuildError
 from zspace.files import sha256_of, write_json_atomic
 from zspace.notebook import RESULTS_FILE
@@ -29,7 +30,7 @@ MANIFEST = "manifest.json"
 PROVENANCE = "provenance.json"
 # The code that renders and publishes the site; the report key covers it and the
 # templates, and nothing of the engine that runs the build.
-SITE_CODE = ("zspace/site", "zspace/files.py")
+SITE_CODE = ("zspace/site", "zspace/files.py", "zspace/environment.py")
 
 
 @dataclass(frozen=True)
@@ -79,10 +80,12 @@ def _folder_digest(folder: Path) -> str:
 
 
 def manifest_entry(file: Path, output: NotebookOutput) -> dict:
-    """The provenance of one figure file."""
+    """The provenance of one figure file: what made it, and the renderer and machine
+    it was drawn on (which the figure diff names when two sides differ)."""
     return {"file": file.name, "sha256": sha256_of(file), "notebook": output.name,
             "parameters": output.parameters, "models": output.models,
-            "dataset": output.dataset, "code": output.code}
+            "dataset": output.dataset, "code": output.code,
+            "environment": figure_environment()}
 
 
 def publish_site(root: Path, outputs: list[NotebookOutput], provenance: dict[str, Any],
