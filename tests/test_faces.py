@@ -118,3 +118,12 @@ def test_rank_agreement():
     assert rank_agreement(rates, [1.0, 2.0, 5.0, 9.0]) == -1.0
     assert rank_agreement(rates, [0.2, 0.8, 0.1, 0.05]) == pytest.approx(0.8)
     assert rank_agreement([0.0, 0.0, 0.0], [1.0, 2.0, 3.0]) is None
+
+
+def test_a_stricter_threshold_from_kept_scores_equals_a_stricter_judge(faces, judge):
+    stricter = judge.threshold + 0.4
+    kept = judge.count_faces(faces[:24], threshold=stricter)
+    assert np.array_equal(kept, FaceJudge(threshold=stricter).count_faces(faces[:24]))
+    assert kept.sum() <= judge.count_faces(faces[:24]).sum()
+    with pytest.raises(ValueError, match="below the judge's"):
+        judge.count_faces(faces[:2], threshold=judge.threshold - 0.1)

@@ -19,7 +19,7 @@ from zspace.pipeline import engine
 pytestmark = pytest.mark.slow
 
 CATALOGUE = ["A1", "A2", "A3", "A4", "A5", "A6", "A7", "B1", "B2", "B3",
-             "C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9"]
+             "C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "C10"]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 

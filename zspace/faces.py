@@ -156,32 +156,63 @@ class FaceJudge:
         return np.asarray(Image.fromarray(image).resize(
             (new_width, self.image_size), Image.Resampling.BICUBIC))
 
-    def count_faces(self, images: np.ndarray) -> np.ndarray:
-        """Faces found at or above the threshold in each image.
+    def detection_scores(self, images: np.ndarray) -> list[np.ndarray]:
+        """The scores of the detections at or above the threshold in each image.
 
         The detector has no batched mode (and is not safe to share between threads),
-        so images are judged one after the other.
+        so images are judged one after the other. Keeping the scores lets a set be
+        counted again at a stricter threshold without a second pass: non-maximum
+        suppression only ever removes a box for a higher-scoring one, so the boxes
+        a stricter run finds are exactly those of this run that clear it.
 
         Args:
             images: uint8 RGB images (n, h, w, 3); a read-only memmap is fine.
+
+        Returns:
+            One float array of scores per image.
+
+        Raises:
+            DataError: If ``images`` is not such an array.
+        """
+        images = _check_images(images)
+        found = []
+        for image in images:
+            _, scores, _ = self._detector.run(self._resized(image), 0, self.threshold)
+            found.append(np.asarray(scores, dtype=np.float64))
+        return found
+
+    def count_faces(self, images: np.ndarray,
+                    threshold: float | None = None) -> np.ndarray:
+        """Faces found at or above ``threshold`` (default: the judge's) in each image.
 
         Returns:
             int array (n,).
 
         Raises:
             DataError: If ``images`` is not such an array.
+            ValueError: ``threshold`` is below the judge's own.
         """
-        images = _check_images(images)
-        counts = np.empty(len(images), dtype=np.int64)
-        for index, image in enumerate(images):
-            boxes, _, _ = self._detector.run(self._resized(image), 0, self.threshold)
-            counts[index] = len(boxes)
-        return counts
+        return counts_at(self.detection_scores(images), self.threshold, threshold)
 
     def rate(self, images: np.ndarray) -> FaceRate:
         """The face rate of ``images``: share with exactly one face, with its
         Wilson interval."""
         return FaceRate.from_counts(self.count_faces(images))
+
+
+def counts_at(scores: list[np.ndarray], base: float,
+              threshold: float | None = None) -> np.ndarray:
+    """Faces per image at ``threshold`` from detection scores kept at ``base``.
+
+    Raises:
+        ValueError: ``threshold`` is below ``base`` (those detections were not kept).
+    """
+    if threshold is None or threshold == base:
+        return np.array([len(s) for s in scores], dtype=np.int64)
+    if threshold < base:
+        raise ValueError(f"threshold {threshold} is below the judge's {base}: its "
+                         "detections were not kept")
+    return np.array([int(np.sum(s >= threshold)) for s in scores], dtype=np.int64)
 
 
 def shuffle_pixels(images: np.ndarray,

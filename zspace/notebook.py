@@ -46,7 +46,8 @@ class Run:
         self.output_dir = output_dir
         self.results: dict[str, Any] = {}
         self._trained: dict[str, Any] = {}
-        self._face_counts: dict[str, np.ndarray] = {}  # content digest -> counts
+        # content digest -> each image's detection scores
+        self._face_scores: dict[str, list[np.ndarray]] = {}
         output_dir.mkdir(parents=True, exist_ok=True)
         self._write_results()
 
@@ -133,20 +134,24 @@ class Run:
 
         return FaceJudge()
 
-    def face_rate(self, images: np.ndarray) -> dict[str, float | int]:
+    def face_rate(self, images: np.ndarray,
+                  threshold: float | None = None) -> dict[str, float | int]:
         """Face rate of uint8 images with its Wilson 95 % interval (``rate``,
-        ``low``, ``high``, ``faces``, ``n``).
+        ``low``, ``high``, ``faces``, ``n``), at the detector's threshold or a
+        stricter ``threshold``.
 
-        Detections are cached per image set (by content) for this run, so a set
-        that two figures share is judged once.
+        Detections are kept per image set (by content) for this run, so a set that
+        two figures share, or that is counted at several thresholds, is judged once.
         """
-        from zspace.faces import FaceRate
+        from zspace.faces import FaceRate, counts_at
 
         images = np.ascontiguousarray(images)
         digest = hashlib.sha256(images).hexdigest() + str(images.shape)
-        if digest not in self._face_counts:
-            self._face_counts[digest] = self.face_judge.count_faces(images)
-        return FaceRate.from_counts(self._face_counts[digest]).as_dict()
+        if digest not in self._face_scores:
+            self._face_scores[digest] = self.face_judge.detection_scores(images)
+        counts = counts_at(self._face_scores[digest], self.face_judge.threshold,
+                           threshold)
+        return FaceRate.from_counts(counts).as_dict()
 
     def save_figure(self, figure, stem: str) -> Path:
         """Save a Matplotlib figure as ``<stem>.png``, byte-identical for equal input.

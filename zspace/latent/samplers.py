@@ -81,6 +81,12 @@ class GaussianSampler:
         noise = rng.standard_normal((n, self.z_dim))
         return (self.mean + noise @ self._factor.T).astype(np.float32)
 
+    def scaled(self, scale: float) -> GaussianSampler:
+        """The same Gaussian with its standard deviations times ``scale`` (its
+        temperature: near 0 every vector is the mean)."""
+        scale = _positive("scale", scale)
+        return GaussianSampler(self.mean, self.cov * scale**2)
+
 
 class GmmSampler:
     """A Gaussian mixture with full covariances, fitted to z-points.
@@ -141,6 +147,12 @@ class GmmSampler:
         second = np.einsum("c,cij->ij", self.weights, self.covs)
         second += np.einsum("c,ci,cj->ij", self.weights, self.means, self.means)
         return mean, second - np.outer(mean, mean)
+
+    def scaled(self, scale: float) -> GmmSampler:
+        """The same mixture with every component's standard deviations times
+        ``scale`` (its temperature: near 0 every vector is a component's mean)."""
+        scale = _positive("scale", scale)
+        return GmmSampler(self.weights, self.means, self.covs * scale**2)
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Draw ``n`` vectors (n, z_dim), float32, in random component order."""

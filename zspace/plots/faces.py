@@ -83,3 +83,49 @@ def face_rate_bars(labels: Sequence[str], rates: Sequence[dict],
         axes.set_title(title, fontsize="medium")
     figure.tight_layout()
     return figure
+
+
+def quality_variety(curves: dict[str, dict], real: dict, target: float | None = None,
+                    size: tuple[float, float] = (7.0, 5.0)) -> Figure:
+    """Face rate against variety along each sampler's temperature (figure C10).
+
+    Both axes are fixed at [0, 1], so no limit follows the data.
+
+    Args:
+        curves: Per sampler: ``label``, ``knob`` and ``points``, each point with its
+            knob ``value``, ``faces`` (a face-rate dict) and ``variety``.
+        real: The reference point of real images (``faces``, ``variety``).
+        target: A face rate drawn as a dotted line.
+        size: Figure size in inches.
+    """
+    figure = new_figure(*size)
+    axes = figure.add_subplot()
+    markers = ("o", "s", "D", "^", "v", "P")
+    for curve, marker in zip(curves.values(), markers * 4, strict=False):
+        points = curve["points"]
+        centre, errors = _errors([p["faces"] for p in points])
+        x = [p["variety"] for p in points]
+        first, last = points[0]["value"], points[-1]["value"]
+        axes.errorbar(x, centre, yerr=errors, marker=marker, markersize=5, capsize=2,
+                      lw=1.2, label=f"{curve['label']}: {curve['knob']} "
+                                    f"{first:g} to {last:g}")
+        for point, y in ((points[0], centre[0]), (points[-1], centre[-1])):
+            axes.annotate(f"{point['value']:g}", (point["variety"], y),
+                          xytext=(4, 4), textcoords="offset points",
+                          fontsize="x-small")
+    axes.plot([real["variety"]], [real["faces"]["rate"]], marker="*", markersize=14,
+              color="black", linestyle="none", label="real training images")
+    if target is not None:
+        axes.axhline(target, color="0.4", lw=1, linestyle=":")
+    axes.set_xlim(0.0, 1.0)
+    axes.set_ylim(0.0, 1.0)
+    axes.set_xticks(np.linspace(0.0, 1.0, 6))
+    axes.set_yticks(np.linspace(0.0, 1.0, 6))
+    axes.set_xlabel("variety: 1 - mean multi-scale SSIM of random pairs")
+    axes.set_ylabel(f"{RATE_LABEL}, 95 % interval")
+    axes.set_title("quality against variety along each sampler's temperature",
+                   fontsize="medium")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="x-small", loc="lower left")
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,86 @@
+"""The variety measure on sets whose answer is known."""
+
+import numpy as np
+import pytest
+
+from zspace.config import DataConfig
+from zspace.data.synthetic import load_synthetic
+from zspace.errors import DataError
+from zspace.latent.variety import MIN_SIDE, ms_ssim, pairwise_ms_ssim, variety
+
+
+@pytest.fixture(scope="module")
+def faces():
+    config = DataConfig(image_size=32, num_train=64, num_test=16, workers=1)
+    return load_synthetic(config, progress=False).train
+
+
+def test_identical_images_give_one_and_noise_nearly_zero(faces):
+    same = np.repeat(faces[:1], 20, axis=0)
+    assert pairwise_ms_ssim(same, n_pairs=50) == pytest.approx(1.0)
+    noise = np.random.default_rng(0).integers(0, 256, faces.shape, dtype=np.uint8)
+    assert abs(pairwise_ms_ssim(noise, n_pairs=50)) < 0.15
+    assert ms_ssim(faces[0], faces[0]) == pytest.approx(1.0)
+
+
+def test_real_faces_lie_between_identical_images_and_noise(faces):
+    noise = np.random.default_rng(1).integers(0, 256, faces.shape, dtype=np.uint8)
+    real = pairwise_ms_ssim(faces, n_pairs=100)
+    assert pairwise_ms_ssim(noise, n_pairs=100) < real < 0.9
+
+
+def test_the_order_of_sets_is_stable_under_resampling(faces):
+    rng = np.random.default_rng(2)
+    # Less varied: the faces blended halfway toward their mean face.
+    mean = faces.mean(axis=0)
+    blended = (0.5 * faces + 0.5 * mean).astype(np.uint8)
+    noise = rng.integers(0, 256, faces.shape, dtype=np.uint8)
+    for seed in range(3):
+        values = [pairwise_ms_ssim(s, n_pairs=100, rng=seed)
+                  for s in (blended, faces, noise)]
+        assert values == sorted(values, reverse=True), values
+
+
+def test_too_few_or_too_small_images_are_refused(faces):
+    with pytest.raises(DataError, match="at least two images"):
+        pairwise_ms_ssim(faces[:1])
+    small = np.zeros((4, MIN_SIDE - 1, MIN_SIDE - 1, 3), np.uint8)
+    with pytest.raises(DataError, match=f"at least {MIN_SIDE} px"):
+        pairwise_ms_ssim(small)
+
+
+def test_variety_is_one_minus_the_similarity_with_an_interval(faces):
+    measured = variety(faces, n_pairs=100, rng=4)
+    assert measured["variety"] == pytest.approx(
+        1 - pairwise_ms_ssim(faces, n_pairs=100, rng=4))
+    assert measured["low"] < measured["variety"] < measured["high"]
+    same = variety(np.repeat(faces[:1], 5, axis=0), n_pairs=20)
+    assert same["variety"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_temperature_near_zero_collapses_a_sampler_and_variety_shows_it(faces):
+    from zspace.latent.samplers import make_sampler
+
+    rng = np.random.default_rng(5)
+    z = rng.standard_normal((200, 8)) * np.linspace(0.5, 2.0, 8)
+    gaussian = make_sampler("gaussian", z)
+    gmm = make_sampler("gmm", z, n_components=3, seed=0)
+    # A fixed linear "decoder": each z moves the mean face along 8 real directions.
+    mean = faces.mean(axis=0)
+    directions = (faces[:8] - mean).reshape(8, -1) / 4
+
+    def decoded(vectors):
+        flat = mean.reshape(-1) + vectors @ directions
+        return np.clip(flat, 0, 255).astype(np.uint8).reshape(-1, *faces.shape[1:])
+
+    def cold_and_warm(sampler):
+        return (variety(decoded(sampler.scaled(0.01).sample(40, rng)), n_pairs=60),
+                variety(decoded(sampler.sample(40, rng)), n_pairs=60))
+
+    # The Gaussian collapses to its mean: every image alike.
+    cold, warm = cold_and_warm(gaussian)
+    assert cold["variety"] < 0.05 < warm["variety"]
+    assert cold["high"] < warm["low"]
+    # The mixture collapses to its three means: less variety, not none.
+    cold, warm = cold_and_warm(gmm)
+    assert cold["high"] < warm["low"]
