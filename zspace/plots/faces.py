@@ -89,7 +89,8 @@ def quality_variety(curves: dict[str, dict], real: dict, target: float | None = 
                     size: tuple[float, float] = (7.0, 5.0)) -> Figure:
     """Face rate against variety along each sampler's temperature (figure C10).
 
-    Both axes are fixed at [0, 1], so no limit follows the data.
+    Both axes are fixed (variety in [0, 1], the face rate in [0, 1.05]), so no limit
+    follows the data.
 
     Args:
         curves: Per sampler: ``label``, ``knob`` and ``points``, each point with its
@@ -109,16 +110,15 @@ def quality_variety(curves: dict[str, dict], real: dict, target: float | None = 
         axes.errorbar(x, centre, yerr=errors, marker=marker, markersize=5, capsize=2,
                       lw=1.2, label=f"{curve['label']}: {curve['knob']} "
                                     f"{first:g} to {last:g}")
-        for point, y in ((points[0], centre[0]), (points[-1], centre[-1])):
-            axes.annotate(f"{point['value']:g}", (point["variety"], y),
-                          xytext=(4, 4), textcoords="offset points",
-                          fontsize="x-small")
+        # The warm end only: the cold ends crowd together at the top left.
+        axes.annotate(f"{points[-1]['value']:g}", (points[-1]["variety"], centre[-1]),
+                      xytext=(5, -9), textcoords="offset points", fontsize="x-small")
     axes.plot([real["variety"]], [real["faces"]["rate"]], marker="*", markersize=14,
               color="black", linestyle="none", label="real training images")
     if target is not None:
         axes.axhline(target, color="0.4", lw=1, linestyle=":")
     axes.set_xlim(0.0, 1.0)
-    axes.set_ylim(0.0, 1.0)
+    axes.set_ylim(0.0, 1.05)
     axes.set_xticks(np.linspace(0.0, 1.0, 6))
     axes.set_yticks(np.linspace(0.0, 1.0, 6))
     axes.set_xlabel("variety: 1 - mean multi-scale SSIM of random pairs")
