@@ -217,11 +217,7 @@ def _load_model(name: str, models: dict[str, dict[str, str]]):
     if found != key:
         raise BuildError(f"model {name}: the artifact {folder} was made under key "
                          f"{found}, the plan expected {key}")
-    return TrainedModel(
-        name=name, model=model, key=key, path=folder,
-        history={k: list(v) for k, v in documents["history"].items()},
-        loaded_from_cache=True, seconds=float(documents["meta"].get("seconds", 0.0)),
-        config=documents["config"], meta=documents["meta"])
+    return TrainedModel.from_documents(name, model, key, folder, documents, cached=True)
 
 
 def start(inputs_file: str, output_dir: str) -> Run:

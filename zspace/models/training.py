@@ -61,6 +61,16 @@ class TrainedModel:
     config: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
 
+    @classmethod
+    def from_documents(cls, name: str, model: keras.Model, key: str, path: Path,
+                       documents: dict, cached: bool) -> TrainedModel:
+        """A model with the documents of its artifact (``artifacts.DOCUMENTS``)."""
+        return cls(name=name, model=model, key=key, path=path,
+                   history={k: list(v) for k, v in documents["history"].items()},
+                   loaded_from_cache=cached,
+                   seconds=float(documents["meta"].get("seconds", 0.0)),
+                   config=documents["config"], meta=documents["meta"])
+
 
 def train_all(config: Config, dataset: Dataset, build_root: Path | None = None,
               progress: bool = True, retrain: bool = False) -> dict[str, TrainedModel]:
@@ -336,10 +346,5 @@ def _adopt(job: _Job) -> TrainedModel:
 
 def _trained(job: _Job, model: keras.Model, documents: dict,
              cached: bool) -> TrainedModel:
-    return TrainedModel(
-        name=job.name, model=model, key=job.key, path=job.final,
-        history={k: list(v) for k, v in documents["history"].items()},
-        loaded_from_cache=cached,
-        seconds=float(documents["meta"].get("seconds", 0.0)),
-        config=documents["config"], meta=documents["meta"],
-    )
+    return TrainedModel.from_documents(job.name, model, job.key, job.final, documents,
+                                       cached)
