@@ -107,7 +107,8 @@ def _stages(b: Build, plan: Plan, force: bool,
     started = time.perf_counter()
     stale = [stage for stage in plan.models if not stage.fresh]
     for stage in stale:
-        dataset = dataset or _load_data(b)
+        if dataset is None:  # a fresh data set is opened only when a model needs it
+            dataset = _load_data(b)
         _make_model(b, stage, dataset)
     b.timings["models"] = time.perf_counter() - started
     if stale:
