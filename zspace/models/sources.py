@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zspace import paths
-from zspace.config import JudgeConfig, ModelConfig
 from zspace.models import published
 from zspace.models.artifacts import is_intact
+from zspace.models.keys import ModelVariant
 
 CACHED, PUBLISHED, PRETRAINED, TRAIN = "cached", "published", "pretrained", "train"
 
@@ -36,15 +36,13 @@ class Source:
     unusable: str = ""
 
 
-def source_of(name: str, model_config: ModelConfig | JudgeConfig, spec: dict,
-              key: str, build_root: Path | None, published_dir: Path | None,
-              retrain: bool = False) -> Source:
-    """Decide where model ``name`` under ``key`` comes from, in the order the trainer
+def source_of(variant: ModelVariant, spec: dict, key: str, build_root: Path | None,
+              published_dir: Path | None, retrain: bool = False) -> Source:
+    """Decide where ``variant`` under ``key`` comes from, in the order the trainer
     follows: cache, published weights, pretrained file, training.
 
     Args:
-        name: The model's (variant's) name.
-        model_config: Its configuration section (for ``pretrained``).
+        variant: The model variant (its name and its ``pretrained`` setting count).
         spec: The spec ``key`` digests (to say what changed in published weights).
         key: The artifact key.
         build_root: The build folder.
@@ -54,6 +52,7 @@ def source_of(name: str, model_config: ModelConfig | JudgeConfig, spec: dict,
     Returns:
         The :class:`Source`.
     """
+    name, pretrained = variant.name, variant.model_config.pretrained
     folder = paths.model_artifact(build_root, name, key)
     if not retrain and is_intact(folder):
         return Source(CACHED, f"cached in {folder}")
@@ -69,8 +68,8 @@ def source_of(name: str, model_config: ModelConfig | JudgeConfig, spec: dict,
             if found is not None:
                 return Source(PUBLISHED, "loading the published weights from "
                               f"{published_dir}{damaged}", found)
-    if model_config.pretrained:
-        return Source(PRETRAINED, f"adopting {model_config.pretrained}{damaged}",
+    if pretrained:
+        return Source(PRETRAINED, f"adopting {pretrained}{damaged}",
                       unusable=unusable)
     note = f" ({unusable})" if unusable else ""
     return Source(TRAIN, f"training{note}{damaged}", unusable=unusable)

@@ -170,14 +170,17 @@ def train_or_load(
     if retrain:
         for folder in (job.final, job.partial):
             shutil.rmtree(folder, ignore_errors=True)
-    source = sources.source_of(name, model_config, job.spec, job.key, build_root,
-                               published_dir, retrain)
+
+    def decide() -> sources.Source:
+        return sources.source_of(variant, job.spec, job.key, build_root,
+                                 published_dir, retrain)
+
+    source = decide()
     if source.kind == sources.CACHED:
         cached = _read_cached(job)
         if cached is not None:
             return cached
-        source = sources.source_of(name, model_config, job.spec, job.key,
-                                   build_root, published_dir, retrain)
+        source = decide()  # the cached artifact would not load and is gone
     elif job.final.exists():  # there, but not intact: never loaded
         log.warning("rebuilding corrupt artifact: %s", job.final)
         shutil.rmtree(job.final)

@@ -280,8 +280,8 @@ def model_stage(variant: keys.ModelVariant, data: DataStage, build_root: Path,
 
     spec = variant.spec(data.card)
     key = keys.artifact_key(spec)
-    source = source_of(variant.name, variant.model_config, spec, key, build_root,
-                       published.folder_for(config), retrain)
+    source = source_of(variant, spec, key, build_root, published.folder_for(config),
+                       retrain)
     return ModelStage(variant, key, paths.model_artifact(build_root, variant.name, key),
                       source)
 
