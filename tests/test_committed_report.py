@@ -18,15 +18,16 @@ from zspace.data import cache_key
 from zspace.data.dataset import DatasetCard
 from zspace.files import sha256_of
 from zspace.models import published
-from zspace.models.keys import artifact_key, file_digest, model_config_for, model_spec
+from zspace.models.keys import artifact_key, file_digest, variant
 from zspace.pipeline import notebooks as nb
-from zspace.pipeline.plan import discover, notebook_key
+from zspace.pipeline.plan import discover, expand_specs, notebook_key, notebook_variants
 from zspace.pipeline.state import StageKey
 from zspace.site.publish import MANIFEST, PROVENANCE, report_key_parts
 
 CONFIG = load_config("default")
-SPECS = discover(CONFIG, paths.ANALYSIS)
-NEEDED = sorted({m for s in SPECS for m in s.models})
+# The plan's notebooks: with the figures of the configured sweeps' points.
+SPECS = expand_specs(CONFIG, discover(CONFIG, paths.ANALYSIS))
+NEEDED = sorted({m for s in SPECS for m in notebook_variants(s, CONFIG)})
 
 
 def published_manifest(name: str) -> dict:
@@ -56,7 +57,7 @@ def data_card(tmp_path_factory):
 def test_published_models_are_what_main_trains(name, data_card):
     manifest = published_manifest(name)
     card = data_card
-    spec = model_spec(name, model_config_for(name, CONFIG), CONFIG.train, card)
+    spec = variant(name, CONFIG).spec(card)
     changed = published.changed_parts(manifest["spec"], spec)
     assert artifact_key(spec) == manifest["key"], (
         f"{name}: published under another {', '.join(changed)}")
@@ -75,7 +76,8 @@ def test_committed_figures_and_articles_come_from_main():
     keys = {}
     for spec in SPECS:
         parameters = nb.resolve_parameters(spec, CONFIG.notebooks.get(spec.name, {}))
-        keys[spec.name] = notebook_key(spec, parameters, dataset_hash, model_keys,
+        mine = {name: model_keys[name] for name in notebook_variants(spec, CONFIG)}
+        keys[spec.name] = notebook_key(spec, parameters, dataset_hash, mine,
                                        CONFIG.build.kernel_threads)
         assert recorded["notebooks"].get(spec.name) == keys[spec.name].digest, (
             f"the committed report's notebook {spec.name} ran other code, parameters "

@@ -116,6 +116,59 @@ class FaceRate:
         return asdict(self)
 
 
+def over_seeds(rates: list[dict], confidence: float = CONFIDENCE) -> dict:
+    """One face rate over the training seeds of a model: the rates of the images of
+    each seed's model, pooled.
+
+    Args:
+        rates: Per seed, a face-rate dict (``faces``, ``n``, ``rate``...), the
+            model's own seed first.
+
+    Returns:
+        A face-rate dict of the pooled images (``faces``, ``n``, ``rate``, and
+        ``low``/``high``: the Wilson interval of the pooled images) with ``mean``
+        (the mean of the seeds' rates), ``seed_low``/``seed_high`` (the seeds'
+        range), ``seeds`` (each seed's rate) and ``n_seeds``.
+
+    Raises:
+        DataError: ``rates`` is empty.
+    """
+    if not rates:
+        raise DataError("a face rate over seeds needs the rate of one seed at least")
+    faces, n = sum(r["faces"] for r in rates), sum(r["n"] for r in rates)
+    low, high = wilson_interval(faces, n, confidence)
+    each = [float(r["rate"]) for r in rates]
+    return {"faces": faces, "n": n, "rate": faces / n, "low": low, "high": high,
+            "mean": float(np.mean(each)), "seed_low": min(each), "seed_high": max(each),
+            "seeds": each, "n_seeds": len(each)}
+
+
+def rate_label(rate: dict) -> str:
+    """``faces 84 %``, with the seeds' range where the rate is over seeds:
+    ``faces 84 % (seeds 80-88 %)``."""
+    text = f"faces {100 * rate['rate']:.0f} %"
+    if rate.get("n_seeds", 1) > 1:
+        text += (f" (seeds {100 * rate['seed_low']:.0f}-"
+                 f"{100 * rate['seed_high']:.0f} %)")
+    return text
+
+
+def compare(a: dict, b: dict) -> str:
+    """``above``, ``below`` or ``level``: whether face rate ``a`` differs from ``b``.
+
+    Two rates differ only where both their intervals and, for rates over seeds
+    (:func:`over_seeds`), their seeds' ranges separate: a gap that one training
+    seed can close is no finding.
+    """
+    def apart(x: dict, y: dict) -> bool:
+        return (x["low"] > y["high"]
+                and x.get("seed_low", x["rate"]) > y.get("seed_high", y["rate"]))
+
+    if apart(a, b):
+        return "above"
+    return "below" if apart(b, a) else "level"
+
+
 def _check_images(images: np.ndarray) -> np.ndarray:
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3 \

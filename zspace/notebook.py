@@ -153,6 +153,43 @@ class Run:
                            threshold)
         return FaceRate.from_counts(counts).as_dict()
 
+    def sweep(self, name: str) -> list[dict]:
+        """The points of sweep ``name`` (``config.sweeps``) in order, each with its
+        ``label`` (``kl_factor=0.5``), ``values`` and ``trained`` model; empty where
+        the configuration has no such sweep."""
+        found = self.inputs.get("sweeps", {}).get(name)
+        if found is None:
+            return []
+        return [{"label": p["label"], "values": p["values"],
+                 "trained": self.trained(p["model"])} for p in found["points"]]
+
+    def save_point_figure(self, figure, figure_id: str, sweep: str,
+                          label: str) -> Path:
+        """Save figure ``figure_id`` of one sweep point under the file the plan gave
+        it (``D2@kl.kl_factor=0.5`` -> ``D2-kl-faces@kl.kl_factor=0.5.png``)."""
+        from zspace.latent.grids import save_png
+
+        point_id = f"{figure_id}@{sweep}.{label}"
+        files = self.inputs.get("figures", {})
+        if point_id not in files:
+            raise BuildError(f"figure {point_id} is not in this notebook's catalogue "
+                             f"(declared: {', '.join(sorted(files)) or 'none'})")
+        return save_png(figure, self.output_dir / files[point_id])
+
+    def face_rate_over_seeds(self, batches: list[np.ndarray],
+                             threshold: float | None = None) -> dict:
+        """The face rate of one sampler over a model's training seeds: ``batches``
+        holds the images of each seed's model (:func:`zspace.faces.over_seeds`)."""
+        from zspace.faces import over_seeds
+
+        return over_seeds([self.face_rate(b, threshold) for b in batches])
+
+    @staticmethod
+    def per_seed(n: int, models: list) -> int:
+        """Images per seed where ``n`` images are shared among ``models`` (at least
+        one each): the pooled rate costs the detector what one model's did."""
+        return max(1, n // len(models))
+
     def save_figure(self, figure, stem: str) -> Path:
         """Save a Matplotlib figure as ``<stem>.png``, byte-identical for equal input.
 

@@ -94,13 +94,30 @@ def restore(model: keras.Model, folder: Path) -> tuple[int, dict[str, list]]:
         return 0, {}
 
 
+def monitored(history: dict[str, list]) -> str:
+    """The held-out quantity the stopping rule reads from a run's ``history``.
+
+    For the AE and the VAE it is the held-out squared error per pixel, ``val_mse``,
+    whose floor is 0: its relative fall is the share of what a model could still
+    gain that it did gain. Their BCE loss sits on a floor of thousands (the pixels'
+    entropy, ``convergence.bce_floor``), so its relative fall is tiny long before
+    the images stop improving. The judge has no such metric and reads its loss.
+    """
+    for name in ("val_mse", "val_total_loss", "val_loss"):
+        if name in history:
+            return name
+    return "val_loss"
+
+
 def held_out_converged(losses: list[float], window: float, improvement: float,
                        min_epochs: int) -> bool:
     """Whether the last ``window`` share of the epochs improved ``losses`` too little.
 
-    After ``n`` epochs the rule compares the held-out loss of epoch ``n`` with that
+    After ``n`` epochs the rule compares the held-out value of epoch ``n`` with that
     of epoch ``n - max(1, round(window * n))``: training has converged when the
-    relative improvement between the two is below ``improvement``.
+    relative improvement between the two is below ``improvement``. Read on a
+    quantity whose floor is 0 (:func:`monitored`), that is the share of the
+    remaining error the window removed.
 
     Args:
         losses: Held-out loss per epoch so far.
@@ -139,7 +156,7 @@ class HeldOutStop(keras.callbacks.Callback):
         self.min_epochs = min_epochs
 
     def on_epoch_end(self, epoch, logs=None):
-        name = "val_total_loss" if "val_total_loss" in self.history else "val_loss"
+        name = monitored(self.history)
         losses = self.history.get(name, [])
         if held_out_converged(losses, self.window, self.improvement,
                               self.min_epochs):

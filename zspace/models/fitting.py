@@ -20,14 +20,14 @@ from zspace.models.callbacks import (
     HeldOutStop,
     Progress,
     held_out_converged,
+    monitored,
 )
 from zspace.models.inputs import evaluation_batches, steps_per_epoch, training_batches
 
 
 def converged(history: dict[str, list], train_config: TrainConfig) -> bool:
     """Whether a (restored) history already meets the held-out stopping rule."""
-    name = "val_total_loss" if "val_total_loss" in history else "val_loss"
-    return held_out_converged(history.get(name, []), train_config.stop_window,
+    return held_out_converged(history.get(monitored(history), []), train_config.stop_window,
                               train_config.stop_improvement, train_config.min_epochs)
 
 

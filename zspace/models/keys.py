@@ -21,8 +21,10 @@ from zspace.config import (
     JudgeConfig,
     ModelConfig,
     SpeedConfig,
+    Sweep,
     TrainConfig,
     digest_of,
+    sweeps_of,
 )
 from zspace.data.dataset import DatasetCard
 from zspace.errors import ModelError
@@ -30,6 +32,9 @@ from zspace.versioning import code_digest
 
 MODEL_NAMES = ("ae", "vae", "wide_ae")
 # Between a model's name and an extra training seed in a variant's name.
+# A variant's name is its model's, then this mark and what differs: a seed
+# (``SEED_MARK``) or a sweep point (``vae@kl_factor=0.5``).
+VARIANT_MARK = "@"
 SEED_MARK = "@seed="
 # The modules whose code decides what training produces: layers, architectures,
 # losses, the input pipeline, seeding and the training loop. Caching, publishing and
@@ -98,8 +103,33 @@ def variants(name: str, config: Config) -> list[ModelVariant]:
 
 
 def all_variants(config: Config) -> list[ModelVariant]:
-    """Every model of ``config`` and its seed variants, the judge last."""
-    return [v for name in (*MODEL_NAMES, JUDGE) for v in variants(name, config)]
+    """Every model of ``config``, its seed variants and its sweep points, the judge
+    last (a point that equals a model, or another sweep's point, is listed once)."""
+    found: dict[str, ModelVariant] = {}
+    for name in (*MODEL_NAMES, JUDGE):
+        for one in variants(name, config):
+            found.setdefault(one.name, one)
+        for sweep in sweeps_of(config):
+            if sweep.model == name:
+                for one in sweep_variants(sweep, config):
+                    found.setdefault(one.name, one)
+    return list(found.values())
+
+
+def sweep_variants(sweep: Sweep, config: Config) -> list[ModelVariant]:
+    """The model variant of each point of ``sweep``, in the sweep's order.
+
+    A point whose settings equal the model's own is that model (``vae``); any other
+    is named ``<model>@<point>`` (``vae@kl_factor=0.5``), so two sweeps that share a
+    point share its variant, and a changed value renames (and retrains) only its
+    own point.
+    """
+    base = ModelVariant(sweep.model, model_config_for(sweep.model, config),
+                        config.train, config.speed)
+    return [base if point.model_config == base.model_config else
+            dataclasses.replace(base, name=f"{base.name}@{point.label}",
+                                model_config=point.model_config)
+            for point in sweep.points]
 
 
 def seed_variant(base: ModelVariant, seed: int) -> ModelVariant:
@@ -117,17 +147,19 @@ def variant(name: str, config: Config) -> ModelVariant:
             ``config.seeds`` does not list.
     """
     model = base_name(name)
-    found = {v.name: v for v in variants(model, config)}
+    model_config_for(model, config)  # an unknown model is named as such
+    found = {v.name: v for v in all_variants(config) if base_name(v.name) == model}
     if name not in found:
         raise ModelError(f"unknown model variant {name!r} (the variants of "
                          f"{model} are {', '.join(found)}; extra seeds come from "
-                         f"seeds.{model})")
+                         f"seeds.{model}, other settings from sweeps)")
     return found[name]
 
 
 def base_name(name: str) -> str:
-    """The model a variant name belongs to (``vae`` for ``vae@seed=2``)."""
-    return name.partition(SEED_MARK)[0]
+    """The model a variant name belongs to (``vae`` for ``vae@seed=2`` and for
+    ``vae@kl_factor=0.5``)."""
+    return name.partition(VARIANT_MARK)[0]
 
 
 def effective_epochs(model_config: ModelConfig | JudgeConfig,

@@ -291,6 +291,13 @@ def _train(job: _Job, progress: bool,
             raise
     documents = job.documents(history, _training_meta(history, num_epochs,
                                                       first_epoch, strategy))
+    if keys.uses_speed(variant.model_config, variant.speed):
+        # The artifact holds the plain layers (the same weights): notebooks, the
+        # explorer's export and published weights then see one architecture
+        # whichever way the model was trained.
+        plain = job.float32_model()
+        plain.set_weights(model.get_weights())
+        model = plain
     if not chief:
         return _trained(job, model, documents, cached=False)
     shutil.rmtree(job.partial / "checkpoint", ignore_errors=True)

@@ -8,6 +8,14 @@ metadata under ``zspace``, the figures it writes and the models it needs::
 and optionally ``"site": ["explorer"]``: folders of its output that the report
 publishes into the site as they are.
 
+A notebook over sweeps (``config.sweeps``) names them under ``"sweeps"`` and
+receives each one's points and models. Its figures that depend on which sweeps are
+configured are declared per sweep: ``"sweep_figures": {"kl": {"D1": "D1-kl.png"}}``
+is written once when sweep ``kl`` is configured, ``"point_figures": {"kl": {"D2":
+"D2-kl-faces.png"}}`` once per point, as figure ``D2@kl.kl_factor=0.5`` in the file
+``D2-kl-faces@kl.kl_factor=0.5.png`` (:func:`expand`): the catalogue id, the
+provenance and the figure diff all name the sweep and the point.
+
 The pipeline injects two reserved parameters into every notebook: ``inputs_file``
 (the inputs manifest the plan wrote: the resolved configuration, the data-cache
 folder, and each model's artifact folder and key) and ``output_dir`` (where the
@@ -17,7 +25,8 @@ notebook writes its figures and ``results.json``).
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +51,9 @@ class NotebookSpec:
         models: Names of the models it needs (``ae``, ``vae``, ``wide_ae``, ``judge``).
         defaults: Its parameters and their default values (reserved ones excluded).
         site: Folders of its output published into the site (e.g. ``explorer``).
+        sweeps: Names of the sweeps it reads (those configured are passed in).
+        sweep_figures: Per sweep, the figures written once where it is configured.
+        point_figures: Per sweep, the figures written once per point.
     """
 
     path: Path
@@ -49,6 +61,9 @@ class NotebookSpec:
     models: tuple[str, ...]
     defaults: dict[str, Any]
     site: tuple[str, ...] = ()
+    sweeps: tuple[str, ...] = ()
+    sweep_figures: dict[str, dict[str, str]] = field(default_factory=dict)
+    point_figures: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -92,8 +107,41 @@ def read_spec(path: Path) -> NotebookSpec:
         except (ValueError, SyntaxError):
             raise BuildError(f"{path.name}: parameter {name} = {info['default']} is "
                              "not a literal; the pipeline cannot check it") from None
+    sweeps = tuple(meta.get("sweeps", ()))
+    per_sweep = {kind: {name: dict(figures) for name, figures in meta.get(kind, {}).items()}
+                 for kind in ("sweep_figures", "point_figures")}
+    for kind, tables in per_sweep.items():
+        undeclared = sorted(set(tables) - set(sweeps))
+        if undeclared:
+            raise BuildError(f"{path.name}: {kind} names sweep(s) "
+                             f"{', '.join(undeclared)} that its 'sweeps' does not list")
     return NotebookSpec(path, dict(meta["figures"]), tuple(meta.get("models", ())),
-                        defaults, tuple(meta.get("site", ())))
+                        defaults, tuple(meta.get("site", ())), sweeps,
+                        per_sweep["sweep_figures"], per_sweep["point_figures"])
+
+
+def point_figure(figure_id: str, file: str, sweep: str, label: str) -> tuple[str, str]:
+    """The catalogue id and file of figure ``figure_id`` at one point of a sweep."""
+    stem, dot, suffix = file.rpartition(".")
+    return f"{figure_id}@{sweep}.{label}", f"{stem}@{sweep}.{label}{dot}{suffix}"
+
+
+def expand(spec: NotebookSpec, points: dict[str, list[str]]) -> NotebookSpec:
+    """``spec`` with the figures it writes for the configured sweeps added.
+
+    Args:
+        spec: The notebook as read.
+        points: The point labels of each configured sweep it reads.
+    """
+    figures = dict(spec.figures)
+    for sweep in spec.sweeps:
+        if sweep not in points:
+            continue
+        figures.update(spec.sweep_figures.get(sweep, {}))
+        for figure_id, file in spec.point_figures.get(sweep, {}).items():
+            figures.update(point_figure(figure_id, file, sweep, label)
+                           for label in points[sweep])
+    return dataclasses.replace(spec, figures=figures)
 
 
 def _assigned_names(source: str) -> set[str]:

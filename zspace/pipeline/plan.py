@@ -238,6 +238,14 @@ def _variants(config: Config, specs: list[nb.NotebookSpec],
     return list(found.values())
 
 
+def expand_specs(config: Config, specs: list[nb.NotebookSpec]) -> list[nb.NotebookSpec]:
+    """``specs`` with the figures of the sweeps ``config`` configures
+    (:func:`zspace.pipeline.notebooks.expand`)."""
+    points = {sweep.name: [point.label for point in sweep.points]
+              for sweep in sweeps_of(config)}
+    return [nb.expand(spec, points) for spec in specs]
+
+
 def discover(config: Config, folder: Path) -> list[nb.NotebookSpec]:
     """Every notebook of ``folder``, checking that configured overrides name them.
 

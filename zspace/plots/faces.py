@@ -20,6 +20,17 @@ def _errors(rates: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
     return centre, np.vstack([centre - low, high - centre]).clip(min=0)
 
 
+def _seed_marks(axes, where: Sequence[float], rates: Sequence[dict], color,
+                vertical: bool) -> None:
+    """Each training seed's rate as a cross, where a rate is pooled over seeds."""
+    for at, rate in zip(where, rates, strict=True):
+        seeds = rate.get("seeds", ())
+        if len(seeds) > 1:
+            points = ([at] * len(seeds), seeds) if vertical else (seeds, [at] * len(seeds))
+            axes.scatter(*points, marker="x", s=14, linewidths=0.8, color=color,
+                         zorder=3)
+
+
 def face_rate_curve(x: Sequence[float], series: dict[str, Sequence[dict]],
                     xlabel: str, log_x: bool = False,
                     reference: dict | None = None,
@@ -43,15 +54,20 @@ def face_rate_curve(x: Sequence[float], series: dict[str, Sequence[dict]],
                      label=f"real test images ({reference['rate']:.0%})")
     for name, rates in series.items():
         centre, errors = _errors(rates)
-        axes.errorbar(x, centre, yerr=errors, marker="o", capsize=3, label=name)
+        line = axes.errorbar(x, centre, yerr=errors, marker="o", capsize=3,
+                             label=name)
+        _seed_marks(axes, x, rates, line.lines[0].get_color(), vertical=True)
     if log_x:
         axes.set_xscale("log")
     axes.set_ylim(-0.03, 1.03)
     axes.set_xlabel(xlabel)
     axes.set_ylabel(RATE_LABEL)
     n = sorted({r["n"] for rates in series.values() for r in rates})
+    seeds = max((r.get("n_seeds", 1) for rates in series.values() for r in rates),
+                default=1)
+    pooled = f", pooled over {seeds} training seeds (x: each seed)" if seeds > 1 else ""
     axes.set_title(f"face rate with 95 % Wilson intervals ({' / '.join(map(str, n))} "
-                   "images per point)", fontsize="medium")
+                   f"images per point{pooled})", fontsize="medium")
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small")
     figure.tight_layout()
@@ -71,13 +87,16 @@ def face_rate_bars(labels: Sequence[str], rates: Sequence[dict],
     positions = np.arange(len(labels))[::-1]
     axes.barh(positions, centre, xerr=errors, capsize=3, color="#4a78c2",
               error_kw={"elinewidth": 1})
+    _seed_marks(axes, positions, rates, "black", vertical=False)
     for y, rate in zip(positions, rates, strict=True):
         axes.annotate(f"{rate['rate']:.0%}", (1.0, y),
                       xycoords=("axes fraction", "data"), xytext=(4, 0),
                       textcoords="offset points", va="center", fontsize="x-small")
     axes.set_yticks(positions, labels, fontsize="small")
     axes.set_xlim(0, 1.0)
-    axes.set_xlabel(f"{RATE_LABEL}, 95 % Wilson interval")
+    seeds = max((r.get("n_seeds", 1) for r in rates), default=1)
+    axes.set_xlabel(f"{RATE_LABEL}, 95 % Wilson interval"
+                    + (f"; x: each of {seeds} training seeds" if seeds > 1 else ""))
     axes.grid(axis="x", alpha=0.3)
     if title:
         axes.set_title(title, fontsize="medium")
