@@ -7,10 +7,11 @@ All sides train the blog's VAE (filters 32-64-128-256, z_dim 256, BCE, fact 5, A
 (``--all`` adds 96 px and processes with oneDNN off). The reference is the model
 written the straightforward keras.io way: Keras' own layers (``BatchNormalization``
 included), a ``Sampling`` layer, a custom ``train_step``, fed from a float32 array
-with ``fit``. ``zspace`` is this package's trainer as the published models were
-trained: its builder, model, uint8 ``tf.data`` pipeline and compile settings
-(``compiled_model``). ``zspace+speed`` is the same with the opt-in speed-ups of
-``config.speed`` that pay on this CPU (``SPEED``; see ``zspace.models.speed``).
+with ``fit``. ``zspace`` is this package's trainer in the default configuration, as
+the published models were trained: its builder, model, uint8 ``tf.data`` pipeline,
+compile settings and the speed-ups ``config.speed`` turns on by default
+(``compiled_model``, ``SpeedConfig()``; see ``zspace.models.speed``). ``zspace
+plain`` is the same with every speed-up off.
 
 Each case runs in a fresh process (TensorFlow reads its oneDNN switch once, at
 import) that trains every side, alternating one epoch of each after a warm-up
@@ -19,7 +20,7 @@ Rates are the best epoch of ``--rounds``; the CPU time per image (all threads of
 process) is the steadier measure where other processes compete. The share of peak
 divides the training FLOPs per CPU-second (3x the forward FLOPs of the convolutions
 and dense layers) by those of a 4096 x 4096 matmul of the row's precision in the
-same run. zspace and zspace+speed start from the same weights and see the same
+same run. zspace and zspace plain start from the same weights and see the same
 batches, so their epoch losses show what the speed-ups change.
 
 Then, at 64 px: every option alone against float32 zspace (a second plain zspace
@@ -43,7 +44,7 @@ import time
 BATCH = 128
 CASES = ((64, "float32"), (64, "mixed_bfloat16"))
 MORE_CASES = ((96, "float32"), (96, "mixed_bfloat16"))
-SIDES = ("reference", "zspace", "zspace+speed")
+SIDES = ("reference", "zspace plain", "zspace")
 # The options of config.speed that pay on a CPU (XLA does not: see --all).
 SPEED = {"fused_loss": True, "fused_adam": True, "fuse_batch_norm": True,
          "subpixel_output": True}
@@ -73,7 +74,8 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at "
           f"the start; 4096 x 4096 matmul: {peak['float32']:.0f} GFLOP per "
           f"CPU-second in float32, {peak['bfloat16']:.0f} in bfloat16")
-    print(f"zspace+speed: {', '.join(SPEED)}")
+    print(f"zspace: the default configuration, with {', '.join(SPEED)}; zspace plain: "
+          "without them")
     print(f"\n{'case':<21}{'oneDNN':<8}{'side':<14}{'img/s':>7}{'epochs':>11}"
           f"{'ratio':>7}{'cpu ms/img':>12}{'ratio':>7}{'% peak':>8}")
     cases = CASES[:1] if args.quick else CASES + (MORE_CASES if args.all else ())
@@ -106,15 +108,15 @@ def print_case(run: dict, size: int, precision: str, onednn: bool, peak: float):
               f"{min(run['cpu']['reference']) / cpu:>7.2f}{share:>8.1f}")
     loss = run["loss"]
     drift = max(abs(a - b) / abs(b)
-                for a, b in zip(loss["zspace+speed"], loss["zspace"], strict=True))
-    print(f"{'':<21}zspace+speed's epoch losses differ from zspace's by at most "
+                for a, b in zip(loss["zspace"], loss["zspace plain"], strict=True))
+    print(f"{'':<21}zspace's epoch losses differ from zspace plain's by at most "
           f"{drift:.1e} (relative, {len(loss['zspace'])} epochs)")
     if "pipeline" in run:
-        step = 1000 * BATCH / max(run["zspace+speed"])
-        step_cpu = BATCH * min(run["cpu"]["zspace+speed"])
+        step = 1000 * BATCH / max(run["zspace"])
+        step_cpu = BATCH * min(run["cpu"]["zspace"])
         pipe = run["pipeline"]
         print(f"{'':<21}input pipeline alone: {pipe['wall']:.1f} ms per batch "
-              f"({100 * pipe['wall'] / step:.0f} % of a zspace+speed step), "
+              f"({100 * pipe['wall'] / step:.0f} % of a zspace step), "
               f"{pipe['cpu']:.1f} CPU-ms ({100 * pipe['cpu'] / step_cpu:.0f} %)")
 
 
@@ -158,8 +160,8 @@ def run_worker(task: dict) -> dict:
         return alternate(fits, images, task["rounds"])
     precision = task["precision"]
     # zspace first: the reference sets Keras' global mixed-precision policy.
-    fits = {"zspace": zspace_run(data, precision)[1],
-            "zspace+speed": zspace_run(data, precision, SPEED)[1]}
+    fits = {"zspace plain": zspace_run(data, precision)[1],
+            "zspace": zspace_run(data, precision, "default")[1]}
     model, fits["reference"] = reference_run(data, precision)
     result = alternate({side: fits[side] for side in SIDES}, images, task["rounds"])
     if precision == "float32":
@@ -184,7 +186,8 @@ def alternate(fits: dict, images: int, rounds: int) -> dict:
 
 
 def zspace_run(data, precision, speed=None):
-    """The zspace trainer's model and pipeline (as ``train_or_load`` builds them)."""
+    """The zspace trainer's model and pipeline (as ``train_or_load`` builds them);
+    ``speed``: options to turn on, ``"default"`` for the configuration's own."""
     from zspace import paths
     from zspace.config import ModelConfig, SpeedConfig, TrainConfig
     from zspace.data.dataset import Dataset, DatasetCard
@@ -196,7 +199,8 @@ def zspace_run(data, precision, speed=None):
     train = TrainConfig(batch_size=BATCH, precision=precision)
     # The kernel goes where pipeline.py without --build-dir puts it.
     model = compiled_model("vae", ModelConfig(kind="vae"), train, dataset,
-                           speed=SpeedConfig(**speed) if speed else None,
+                           speed=(SpeedConfig() if speed == "default"
+                                  else SpeedConfig(**speed) if speed else None),
                            kernel_dir=paths.build_dir() / "kernels")
     epochs_done = [0]
 

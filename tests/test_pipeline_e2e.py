@@ -19,7 +19,10 @@ from zspace.pipeline import engine
 pytestmark = pytest.mark.slow
 
 CATALOGUE = ["A1", "A2", "A3", "A4", "A5", "A6", "A7", "B1", "B2", "B3",
-             "C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "C10"]
+             "C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "C10",
+             # the smoke profile's two-point sweep kl: a figure of the sweep, and one
+             # per point named by the sweep and the point
+             "D1", "D2@kl.kl_factor=1", "D2@kl.kl_factor=5"]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
@@ -29,7 +32,7 @@ def test_every_catalogue_figure_is_built_and_listed(smoke_build):
     assert sorted(manifest) == sorted(CATALOGUE)
     for figure_id, entry in manifest.items():
         path = site / "figures" / entry["file"]
-        assert entry["file"].startswith(f"{figure_id}-")
+        assert entry["file"].startswith(f"{figure_id.partition('@')[0]}-")
         assert sha256_of(path) == entry["sha256"]
         assert entry["dataset"] and entry["code"] and entry["notebook"]
 
@@ -37,7 +40,7 @@ def test_every_catalogue_figure_is_built_and_listed(smoke_build):
 def test_pages_reference_only_files_that_exist(smoke_build):
     _, site = smoke_build
     pages = sorted(site.glob("*.html")) + sorted(site.glob("*.md"))
-    assert len(pages) == 9  # index and three articles, twice; the explorer (HTML only)
+    assert len(pages) == 11  # index and four articles, twice; the explorer (HTML only)
     for page in pages:
         text = page.read_text()
         assert "{{" not in text and "{%" not in text

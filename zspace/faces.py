@@ -153,13 +153,17 @@ def rate_label(rate: dict) -> str:
     return text
 
 
-def compare(a: dict, b: dict) -> str:
-    """``above``, ``below`` or ``level``: whether face rate ``a`` differs from ``b``.
+def compare(a: dict | float, b: dict | float) -> str:
+    """``above``, ``below`` or ``level``: whether face rate ``a`` differs from ``b``
+    (either may be a plain share, ``0.5``, with no interval).
 
     Two rates differ only where both their intervals and, for rates over seeds
     (:func:`over_seeds`), their seeds' ranges separate: a gap that one training
     seed can close is no finding.
     """
+    a, b = (x if isinstance(x, dict) else
+            {"rate": float(x), "low": float(x), "high": float(x)} for x in (a, b))
+
     def apart(x: dict, y: dict) -> bool:
         return (x["low"] > y["high"]
                 and x.get("seed_low", x["rate"]) > y.get("seed_high", y["rate"]))

@@ -23,9 +23,11 @@ from zspace.config import Config
 from zspace.data.dataset import Dataset
 from zspace.errors import ModelError
 from zspace.models import keys, published
+from zspace.models.callbacks import held_out_converged, monitored
 
-# The repository carries every profile's weights; past this, publishing refuses.
-MAX_BYTES = 50 * 1024 * 1024
+# The repository carries every profile's weights, the seeds' and the sweep points'
+# included; past this, publishing refuses.
+MAX_BYTES = 150 * 1024 * 1024
 # Held-out images the float16 check reconstructs (all of a small test set).
 CHECK_IMAGES = 1000
 
@@ -90,12 +92,14 @@ def _manifest(trained, config: Config, data_key: str, dataset: Dataset,
         "data_cache_key": data_key,
         "dataset": dataset.card.to_dict(),
         "epochs": len(history.get("epoch_seconds", [])) or meta.get("epochs"),
-        "max_epochs": keys.effective_epochs(keys.model_config_for(trained.name, config),
+        "max_epochs": keys.effective_epochs(keys.variant(trained.name,
+                                                         config).model_config,
                                             config.train),
-        "stopping_rule": {f.name: getattr(config.train, f.name)
-                          for f in dataclasses.fields(config.train)
-                          if f.name in ("stop_improvement", "stop_window",
-                                        "min_epochs")},
+        "stopping_rule": {**{f.name: getattr(config.train, f.name)
+                             for f in dataclasses.fields(config.train)
+                             if f.name in ("stop_improvement", "stop_window",
+                                           "min_epochs")},
+                          **last_window(history, config.train)},
         "final": {metric: values[-1] for metric, values in sorted(history.items())
                   if values and metric != "epoch_seconds"},
         "history": history,
@@ -131,3 +135,19 @@ def _outputs(model, images: np.ndarray) -> np.ndarray:
         return np.concatenate([np.asarray(model.decoder(z[i:i + 256], training=False))
                                for i in range(0, len(z), 256)])
     return predict_in_batches(model, images)
+
+
+def last_window(history: dict[str, list], train_config) -> dict:
+    """What the stopping rule read at the last epoch: the held-out quantity, the
+    share of it the last window removed, and whether that ended training."""
+    name = monitored(history)
+    values = history.get(name, [])
+    n = len(values)
+    if n < 2:
+        return {"monitored": name, "last_window_gain": None, "converged": False}
+    before = values[n - 1 - max(1, round(train_config.stop_window * n))]
+    return {"monitored": name,
+            "last_window_gain": float((before - values[-1]) / abs(before)),
+            "converged": held_out_converged(values, train_config.stop_window,
+                                            train_config.stop_improvement,
+                                            train_config.min_epochs)}

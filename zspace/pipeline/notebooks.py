@@ -108,7 +108,8 @@ def read_spec(path: Path) -> NotebookSpec:
             raise BuildError(f"{path.name}: parameter {name} = {info['default']} is "
                              "not a literal; the pipeline cannot check it") from None
     sweeps = tuple(meta.get("sweeps", ()))
-    per_sweep = {kind: {name: dict(figures) for name, figures in meta.get(kind, {}).items()}
+    per_sweep = {kind: {name: dict(figures)
+                        for name, figures in meta.get(kind, {}).items()}
                  for kind in ("sweep_figures", "point_figures")}
     for kind, tables in per_sweep.items():
         undeclared = sorted(set(tables) - set(sweeps))

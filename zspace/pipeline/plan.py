@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from zspace import paths
-from zspace.config import Config
+from zspace.config import Config, sweeps_of
 from zspace.data.dataset import DatasetCard
 from zspace.errors import ConfigError
 from zspace.models import keys
@@ -164,8 +164,27 @@ class Plan:
         return [self.data, *self.models, *self.notebooks, self.report]
 
     def rows(self) -> list[tuple[str, str]]:
-        """``(stage, state)`` for every stage: what ``status`` prints."""
-        return [(stage.name, stage.state) for stage in self.stages()]
+        """``(stage, state)`` for every stage, and a line per sweep after the models:
+        what ``status`` prints."""
+        rows = [(stage.name, stage.state) for stage in self.stages()]
+        at = 1 + len(self.models)
+        return rows[:at] + self.sweep_rows() + rows[at:]
+
+    def sweep_rows(self) -> list[tuple[str, str]]:
+        """``(sweep NAME, its points and how many are stale)`` per planned sweep."""
+        by_name = {stage.variant.name: stage for stage in self.models}
+        rows = []
+        for sweep in sweeps_of(self.config):
+            members = keys.sweep_variants(sweep, self.config)
+            if not all(v.name in by_name for v in members):
+                continue  # a plan of some models only (``train``)
+            stale = [p.label for p, v in zip(sweep.points, members, strict=True)
+                     if not by_name[v.name].fresh]
+            points = ", ".join(p.label for p in sweep.points)
+            state = FRESH if not stale else (
+                f"stale: {len(stale)} of {len(members)} points ({', '.join(stale)})")
+            rows.append((f"sweep {sweep.name}", f"{state}; {sweep.model} at {points}"))
+        return rows
 
     def model_keys(self) -> dict[str, str]:
         """The key of every model variant whose key is known."""
@@ -182,7 +201,35 @@ class Plan:
                      if self.data.card else None},
             "models": {name: {"folder": str(m.folder), "key": m.key}
                        for name, m in stage.models.items()},
+            "sweeps": sweep_inputs(self.config, stage.spec),
+            "figures": stage.spec.figures,
         }
+
+
+def sweep_inputs(config: Config, spec: nb.NotebookSpec) -> dict[str, Any]:
+    """The configured sweeps that ``spec`` reads: per sweep its model, keys and
+    points, each point with its values, label and model variant."""
+    found = {}
+    for sweep in sweeps_of(config):
+        if sweep.name not in spec.sweeps:
+            continue
+        members = keys.sweep_variants(sweep, config)
+        found[sweep.name] = {
+            "model": sweep.model, "keys": list(sweep.keys),
+            "points": [{"label": point.label, "values": dict(point.values),
+                        "model": variant.name}
+                       for point, variant in zip(sweep.points, members, strict=True)]}
+    return found
+
+
+def notebook_variants(spec: nb.NotebookSpec, config: Config) -> list[str]:
+    """The model variants notebook ``spec`` loads: each model it declares with its
+    seed variants, and the points of each configured sweep it reads."""
+    names = [v.name for model in spec.models for v in keys.variants(model, config)]
+    for sweep in sweeps_of(config):
+        if sweep.name in spec.sweeps:
+            names += [v.name for v in keys.sweep_variants(sweep, config)]
+    return list(dict.fromkeys(names))
 
 
 def make_plan(config: Config, build_root: Path | None = None, *,
@@ -205,7 +252,8 @@ def make_plan(config: Config, build_root: Path | None = None, *,
         DataError: The data source's path is wrong.
     """
     build_root = paths.build_dir(build_root)
-    specs = specs if specs is not None else discover(config, analysis_dir(config))
+    specs = expand_specs(config, specs if specs is not None
+                         else discover(config, analysis_dir(config)))
     state = BuildState(paths.profile_dir(build_root, config.name) / "state.json")
     data = data_stage(config, build_root)
     model_stages = tuple(model_stage(variant, data, build_root, config, retrain)
@@ -235,6 +283,9 @@ def _variants(config: Config, specs: list[nb.NotebookSpec],
         named = (keys.variants(name, config) if keys.base_name(name) == name
                  else [keys.variant(name, config)])
         found.update((v.name, v) for v in named if v.name not in found)
+    for sweep in sweeps_of(config):  # every configured point, read or not
+        found.update((v.name, v) for v in keys.sweep_variants(sweep, config)
+                     if v.name not in found)
     return list(found.values())
 
 
@@ -298,16 +349,15 @@ def notebook_key(spec: nb.NotebookSpec, parameters: dict[str, Any],
                  dataset_hash: str, model_keys: dict[str, str], threads: int,
                  code: str | None = None) -> StageKey:
     """A notebook's stage key: its source, the library code, its parameters, the
-    kernels' thread count and the keys of its inputs (every variant of each model it
-    declares; ``model_keys`` may hold others, which are left out)."""
+    kernels' thread count and the keys of its inputs (``model_keys``: those of the
+    variants it loads, :func:`notebook_variants`)."""
     return StageKey({
         "notebook": code_digest(spec.path),
         "code": code if code is not None else code_digest(*notebook_code()),
         "parameters": parameters,
         "threads": threads,
         "inputs": {"dataset": dataset_hash,
-                   **{f"model {name}": key for name, key in model_keys.items()
-                      if keys.base_name(name) in spec.models}},
+                   **{f"model {name}": key for name, key in model_keys.items()}},
     })
 
 
@@ -315,8 +365,7 @@ def _notebook_stage(spec: nb.NotebookSpec, config: Config, data: DataStage,
                     models: dict[str, ModelStage], code: str, state: BuildState,
                     build_root: Path) -> NotebookStage:
     parameters = nb.resolve_parameters(spec, config.notebooks.get(spec.name, {}))
-    mine = {name: stage for name, stage in models.items()
-            if keys.base_name(name) in spec.models}
+    mine = {name: models[name] for name in notebook_variants(spec, config)}
     model_keys = {name: m.key or "missing" for name, m in mine.items()}
     key = notebook_key(spec, parameters,
                        data.card.content_hash if data.card else "missing", model_keys,

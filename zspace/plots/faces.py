@@ -26,7 +26,8 @@ def _seed_marks(axes, where: Sequence[float], rates: Sequence[dict], color,
     for at, rate in zip(where, rates, strict=True):
         seeds = rate.get("seeds", ())
         if len(seeds) > 1:
-            points = ([at] * len(seeds), seeds) if vertical else (seeds, [at] * len(seeds))
+            at_each = [at] * len(seeds)
+            points = (at_each, seeds) if vertical else (seeds, at_each)
             axes.scatter(*points, marker="x", s=14, linewidths=0.8, color=color,
                          zorder=3)
 

@@ -29,9 +29,20 @@ ARTICLES = {
     "A": "A VAE on faces: training and image creation",
     "B": "A plain AE's latent space and the curse of high dimensionality",
     "C": "Latent space fragmentation: making a plain AE generative",
+    "D": "Questions the blog left open",
 }
 # Page file stems; stable, since readers bookmark them and the figure diff links them.
-PAGES = {"A": "A-vae-faces", "B": "B-ae-latent-space", "C": "C-fragmentation"}
+PAGES = {"A": "A-vae-faces", "B": "B-ae-latent-space", "C": "C-fragmentation",
+         "D": "D-open-questions"}
+# Article D exists where the configuration has a sweep its notebook reads.
+SWEEP_ARTICLE = "D"
+
+
+def articles_of(context: dict) -> dict[str, str]:
+    """The articles this build has: A to C always, D where a notebook measured a
+    sweep (``results.open_questions.sweeps``)."""
+    measured = context["results"].get("open_questions", {}).get("sweeps")
+    return {a: t for a, t in ARTICLES.items() if a != SWEEP_ARTICLE or measured}
 
 
 @dataclass(frozen=True)
@@ -97,10 +108,11 @@ def render_site(site: Path, context: dict[str, Any], links: Links,
     Raises:
         BuildError: A template refers to a missing variable, result or figure.
     """
+    articles = articles_of(context)
     pages = {"index": "index.md.j2",
-             **{page_name(a): f"articles/{a}.md.j2" for a in ARTICLES}}
+             **{page_name(a): f"articles/{a}.md.j2" for a in articles}}
     nav = [("index", "Overview")] + [(page_name(a), f"{a}. {t}")
-                                     for a, t in ARTICLES.items()]
+                                     for a, t in articles.items()]
     with_explorer = html_pages and explorer.has_explorer(context)
     if with_explorer:
         nav.append((explorer.PAGE, explorer.TITLE))
@@ -108,7 +120,7 @@ def render_site(site: Path, context: dict[str, Any], links: Links,
     for as_html in ([False, True] if html_pages else [False]):
         env = template_environment(templates, autoescape=as_html)
         env.globals.update(figure=_figure_markup(context["manifest"], links, as_html),
-                           page_name=page_name, articles=ARTICLES,
+                           page_name=page_name, articles=articles,
                            suffix=".html" if as_html else ".md",
                            explorer_href=links.explorer)
         for stem, template in pages.items():

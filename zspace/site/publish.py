@@ -79,13 +79,19 @@ def _folder_digest(folder: Path) -> str:
                       for p in sorted(folder.rglob("*")) if p.is_file()})
 
 
-def manifest_entry(file: Path, output: NotebookOutput) -> dict:
+def manifest_entry(file: Path, output: NotebookOutput, figure_id: str = "") -> dict:
     """The provenance of one figure file: what made it, and the renderer and machine
-    it was drawn on (which the figure diff names when two sides differ)."""
-    return {"file": file.name, "sha256": sha256_of(file), "notebook": output.name,
-            "parameters": output.parameters, "models": output.models,
-            "dataset": output.dataset, "code": output.code,
-            "environment": figure_environment()}
+    it was drawn on (which the figure diff names when two sides differ). A figure of
+    one sweep point (``D2@kl.kl_factor=0.5``) also names its sweep and point."""
+    entry = {"file": file.name, "sha256": sha256_of(file), "notebook": output.name,
+             "parameters": output.parameters, "models": output.models,
+             "dataset": output.dataset, "code": output.code,
+             "environment": figure_environment()}
+    _, mark, point = figure_id.partition("@")
+    if mark:
+        sweep, _, label = point.partition(".")
+        entry["point"] = {"sweep": sweep, "label": label}
+    return entry
 
 
 def publish_site(root: Path, outputs: list[NotebookOutput], provenance: dict[str, Any],
@@ -142,7 +148,8 @@ def _assemble(staging: Path, outputs: list[NotebookOutput], provenance: dict,
                                       output.name))
         for figure_id, file in output.figures.items():
             shutil.copy2(output.folder / file, staging / "figures" / file)
-            manifest[figure_id] = manifest_entry(staging / "figures" / file, output)
+            manifest[figure_id] = manifest_entry(staging / "figures" / file, output,
+                                                 figure_id)
         for name in output.site:  # published as they are (the explorer's bundles)
             shutil.copytree(output.folder / name, staging / name)
     manifest = dict(sorted(manifest.items()))

@@ -31,6 +31,15 @@ def _flatten(tree: dict, prefix: str = "") -> list[tuple[str, Any]]:
     return rows
 
 
+def _versus(a: dict, b: dict | float) -> str:
+    """``above``/``below``/``level``: face rate ``a`` against ``b``, a face rate or a
+    share (``0.5``). Above or below only where the intervals and the training seeds'
+    ranges both separate (``zspace.faces.compare``)."""
+    from zspace.faces import compare
+
+    return compare(a, b)
+
+
 def template_environment(templates: Path, autoescape: bool) -> jinja2.Environment:
     """The Jinja2 environment of the pages: strict, with the report's filters."""
     env = jinja2.Environment(
@@ -44,4 +53,5 @@ def template_environment(templates: Path, autoescape: bool) -> jinja2.Environmen
     env.filters["num"] = _number
     env.filters["pct"] = _percent
     env.filters["flatten"] = _flatten
+    env.filters["versus"] = _versus
     return env
