@@ -9,10 +9,16 @@ from zspace.errors import ConfigError
 
 
 def test_defaults_are_the_default_profile():
-    # The default profile only adds publishing into the repository.
+    # The default profile adds publishing into the repository, article D's sweeps and
+    # the wide AE's cap on epochs; nothing else.
     default = load_config("default")
     assert default.build.publish and not load_config(None).build.publish
-    assert load_config(None, ["build.publish=true"]) == default
+    assert sorted(default.sweeps) == ["decoder", "kl", "latent"]
+    assert default.models.wide_ae.num_epochs == 10
+    sweeps = [f"sweeps.{name}.{key}={value!r}".replace("'", '"')
+              for name, table in default.sweeps.items() for key, value in table.items()]
+    assert load_config(None, ["build.publish=true", "models.wide_ae.num_epochs=10",
+                              *sweeps]) == default
     assert load_config(None).models.vae.kl_factor == 5.0
     assert load_config(None).models.wide_ae.z_dim == 1600
 
@@ -78,4 +84,4 @@ def test_missing_or_broken_files(tmp_path):
 def test_digest_follows_content():
     assert load_config("smoke").digest() == load_config("smoke").digest()
     assert load_config("smoke").digest() != load_config(
-        "smoke", ["train.seed=2"]).digest()
+        "smoke", ["train.seed=5"]).digest()

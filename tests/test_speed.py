@@ -35,8 +35,12 @@ EVERY = SpeedConfig(fused_loss=True, fused_adam=True, fuse_batch_norm=True,
                     subpixel_output=True)
 
 
+# Every option off: the plain training step.
+OFF = SpeedConfig(**{name: False for name in OPTIONS})
+
+
 def _on(name):
-    return dataclasses.replace(SpeedConfig(), **{name: True})
+    return dataclasses.replace(OFF, **{name: True})
 
 
 def _dataset(num_train=64, num_test=16, size=16):
@@ -76,11 +80,13 @@ def no_compiler(monkeypatch):
 def test_keys_stay_as_they_were_with_every_option_off(name):
     model_config = keys.model_config_for(name, CONFIG)
     before = keys.model_spec(name, model_config, CONFIG.train, CARD)
-    for off in (SpeedConfig(), CONFIG.speed):
-        spec = keys.model_spec(name, model_config, CONFIG.train, CARD, off)
-        assert spec == before
-        assert keys.artifact_key(spec) == keys.artifact_key(before)
+    spec = keys.model_spec(name, model_config, CONFIG.train, CARD, OFF)
+    assert spec == before
+    assert keys.artifact_key(spec) == keys.artifact_key(before)
     assert "speed" not in before
+    # The default configuration trains the AEs and the VAE with the options on.
+    default = keys.model_spec(name, model_config, CONFIG.train, CARD, CONFIG.speed)
+    assert ("speed" in default) == (name != keys.JUDGE)
 
 
 @pytest.mark.parametrize("option", OPTIONS)
@@ -99,9 +105,11 @@ def test_an_option_on_changes_the_key_of_the_models_it_trains(option):
 
 
 def test_speed_options_come_from_the_configuration():
-    config = load_config("smoke", ["speed.fused_loss=true", "speed.fused_adam=true"])
-    assert config.speed.active() and not CONFIG.speed.active()
-    assert (config.speed.fused_loss, config.speed.fused_adam) == (True, True)
+    config = load_config("smoke", [f"speed.{name}=false" for name in OPTIONS])
+    assert CONFIG.speed.active() and not config.speed.active()
+    assert config.speed == OFF
+    fast = load_config("smoke", ["speed.jit_compile=true"]).speed
+    assert fast.jit_compile and fast.fused_loss  # the defaults stay on
 
 
 # --- construction --------------------------------------------------------------------

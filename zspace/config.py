@@ -283,7 +283,13 @@ class SweepPoint:
     @property
     def label(self) -> str:
         """``kl_factor=0.5``; several keys joined by commas."""
-        return ",".join(f"{key}={_label(value)}" for key, value in self.values)
+        return settings_label(self.values)
+
+
+def settings_label(values: typing.Iterable[tuple[str, Any]]) -> str:
+    """``key=value`` pairs joined by commas, values written as in TOML but short
+    (``kl_factor=0.5``, ``decoder=upsample``, ``filters=32-64``)."""
+    return ",".join(f"{key}={_label(value)}" for key, value in values)
 
 
 @dataclass(frozen=True)
@@ -308,7 +314,9 @@ def sweeps_of(config: Config) -> list[Sweep]:
 
     A sweep is a table under ``sweeps`` with ``model`` naming the model and, for each
     key of ``models.<model>`` it varies, a non-empty list of distinct values. Each
-    value is checked like the key itself (type and range).
+    value is checked like the key itself (type and range). An optional table
+    ``fixed`` holds other model keys at one value for every point (``num_epochs = 10``:
+    a training budget equal for all points).
 
     Raises:
         ConfigError: The sweep names no model, an unknown model or key, or gives a
@@ -327,9 +335,18 @@ def _sweep(name: str, table: dict[str, Any], config: Config) -> Sweep:
     if model not in models:
         raise ConfigError(f"{where}.model: {model!r} is not a model of the report "
                           f"(expected one of {', '.join(models)})")
-    base = getattr(config.models, model)
     known = [f.name for f in dataclasses.fields(ModelConfig)]
-    swept = {key: values for key, values in table.items() if key != "model"}
+    fixed = table.get("fixed", {})
+    if not isinstance(fixed, dict):
+        raise ConfigError(f"{where}.fixed: expected a table of model keys held at one "
+                          f"value for every point, got {fixed!r}")
+    for key in fixed:
+        if key not in known:
+            raise ConfigError(f"{where}.fixed: unknown key {key} (keys of "
+                              f"models.{model}: {', '.join(known)})")
+    base = _with(getattr(config.models, model), fixed, f"{where}.fixed")
+    swept = {key: values for key, values in table.items()
+             if key not in ("model", "fixed")}
     if not swept:
         raise ConfigError(f"{where}: no key to sweep (give one of models.{model}'s "
                           f"keys a list of values, e.g. z_dim = [64, 256])")

@@ -24,6 +24,7 @@ from zspace.config import (
     Sweep,
     TrainConfig,
     digest_of,
+    settings_label,
     sweeps_of,
 )
 from zspace.data.dataset import DatasetCard
@@ -120,16 +121,24 @@ def sweep_variants(sweep: Sweep, config: Config) -> list[ModelVariant]:
     """The model variant of each point of ``sweep``, in the sweep's order.
 
     A point whose settings equal the model's own is that model (``vae``); any other
-    is named ``<model>@<point>`` (``vae@kl_factor=0.5``), so two sweeps that share a
-    point share its variant, and a changed value renames (and retrains) only its
-    own point.
+    is named after the settings in which it differs from the model
+    (``vae@kl_factor=0.5``, ``vae@kl_factor=0.5,num_epochs=10``), so points of two
+    sweeps with the same settings are one variant, and a changed value renames (and
+    retrains) only its own point.
     """
     base = ModelVariant(sweep.model, model_config_for(sweep.model, config),
                         config.train, config.speed)
-    return [base if point.model_config == base.model_config else
-            dataclasses.replace(base, name=f"{base.name}@{point.label}",
+    return [dataclasses.replace(base, name=_point_name(base, point.model_config),
                                 model_config=point.model_config)
             for point in sweep.points]
+
+
+def _point_name(base: ModelVariant, model_config: ModelConfig) -> str:
+    own = dataclasses.asdict(base.model_config)
+    differs = [(name, value) for name, value in dataclasses.asdict(model_config).items()
+               if value != own[name]]
+    return (f"{base.name}{VARIANT_MARK}{settings_label(differs)}" if differs
+            else base.name)
 
 
 def seed_variant(base: ModelVariant, seed: int) -> ModelVariant:
