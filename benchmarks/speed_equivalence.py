@@ -2,10 +2,10 @@
 
 Run: ``.venv/bin/python benchmarks/speed_equivalence.py PLAIN FAST [OTHER_SEED...]``
 where each argument is a published manifest (``models/default/vae.json``; an older
-one can be taken from git: ``git show REV:models/default/vae.json > /tmp/plain/vae.json``
-and the same for its ``.weights.bin``). PLAIN is a model trained without the speed
-options, FAST one trained with them at the same seed, OTHER_SEED the same model trained
-with other seeds: the yardstick.
+one can be taken from git, ``git show REV:models/default/vae.json >
+/tmp/plain/vae.json``, and the same for its ``.weights.bin``). PLAIN is a model
+trained without the speed options, FAST one trained with them at the same seed,
+OTHER_SEED the same model trained with other seeds: the yardstick.
 
 Prints the held-out squared error per epoch of each, then decodes the same N(0, I)
 vectors with every model and prints the mean absolute pixel difference of each pair

@@ -71,7 +71,8 @@ def test_changing_one_value_changes_the_key_of_that_point_only():
     after = load_config("smoke", ["sweeps.kl.kl_factor=[1, 3, 5]"])
 
     def keyed(config):
-        return {v.name: keys.artifact_key(v.spec(CARD)) for v in keys.all_variants(config)}
+        return {v.name: keys.artifact_key(v.spec(CARD))
+                for v in keys.all_variants(config)}
 
     old, new = keyed(before), keyed(after)
     assert set(new) - set(old) == {"vae@kl_factor=3"}
