@@ -127,3 +127,37 @@ def test_a_stricter_threshold_from_kept_scores_equals_a_stricter_judge(faces, ju
     assert kept.sum() <= judge.count_faces(faces[:24]).sum()
     with pytest.raises(ValueError, match="below the judge's"):
         judge.count_faces(faces[:2], threshold=judge.threshold - 0.1)
+
+
+def test_rates_over_seeds_pool_the_images_and_keep_each_seeds_rate():
+    from zspace.faces import over_seeds
+
+    pooled = over_seeds([_rate(80, 100), _rate(90, 100), _rate(70, 100)])
+    assert (pooled["faces"], pooled["n"], pooled["n_seeds"]) == (240, 300, 3)
+    assert pooled["rate"] == pytest.approx(0.8) == pooled["mean"]
+    assert (pooled["seed_low"], pooled["seed_high"]) == (0.7, 0.9)
+    assert (pooled["low"], pooled["high"]) == pytest.approx(wilson_interval(240, 300))
+    with pytest.raises(DataError, match="one seed at least"):
+        over_seeds([])
+
+
+def test_two_rates_differ_only_where_the_intervals_and_the_seeds_separate():
+    from zspace.faces import compare, over_seeds
+
+    high = over_seeds([_rate(900, 1000), _rate(880, 1000)])
+    low = over_seeds([_rate(700, 1000), _rate(720, 1000)])
+    assert compare(high, low) == "above" and compare(low, high) == "below"
+    # Pooled intervals apart, but one seed of the lower model reaches the other's:
+    # the gap is a seed's, not the model's.
+    spread = over_seeds([_rate(650, 1000), _rate(700, 1000), _rate(890, 1000)])
+    assert spread["high"] < high["low"]
+    assert compare(high, spread) == "level"
+    # Against a plain share, and for single rates, the intervals decide.
+    assert compare(high, 0.5) == "above" and compare(_rate(400, 1000), 0.5) == "below"
+    assert compare(_rate(500, 1000), 0.5) == "level"
+
+
+def _rate(faces: int, n: int) -> dict:
+    from zspace.faces import FaceRate
+
+    return FaceRate.from_counts([1] * faces + [0] * (n - faces)).as_dict()

@@ -114,24 +114,28 @@ def test_the_own_judge_is_kept_or_retired_by_its_rank_correlation(context, rende
     assert "| 0.2 | no |" in retired and "| 0.9 | yes |" in kept
 
 
-def test_a3_says_which_models_still_improved_above_the_loss_floor(context, render):
-    def stopping(above: dict[str, float]) -> dict:
-        return {"improvement": 0.01, "window": 0.2, "min_epochs": 10, "max_epochs": 60,
+def test_a3_names_the_models_that_ran_into_their_cap(context, render):
+    def stopping(gains: dict[str, tuple[float, bool]]) -> dict:
+        return {"improvement": 0.05, "window": 0.2, "min_epochs": 10, "max_epochs": 60,
                 "bce_floor": 2236.9,
                 "models": {name: {"epochs": 10, "compared_with_epoch": 8,
-                                  "improvement": 0.001, "above_floor": share,
-                                  "mse_improvement": 0.05}
-                           for name, share in above.items()}}
+                                  "max_epochs": 10 if capped else 60,
+                                  "improvement": gain, "capped": capped,
+                                  "loss_improvement": 0.001, "above_floor": 0.04}
+                           for name, (gain, capped) in gains.items()}}
 
-    mixed = render("A", _with(context, stopping=stopping({"AE": 0.075, "VAE": 0.007})))
-    flat = render("A", _with(context, stopping=stopping({"AE": 0.002, "VAE": 0.007})))
-    rising = render("A", _with(context, stopping=stopping({"AE": 0.2, "VAE": 0.3})))
-    assert "a perfect copy would still score 2,237 per image" in mixed
-    assert "removed 7.5 % for the AE and 0.7 % for the VAE" in mixed
-    assert "By this measure the VAE had levelled off, but the AE was still improving" \
+    mixed = render("A", _with(context, stopping=stopping(
+        {"AE": (0.03, False), "wide AE": (0.09, True)})))
+    done = render("A", _with(context, stopping=stopping(
+        {"AE": (0.03, False), "VAE": (0.01, False)})))
+    assert "removed less than 5 % of it" in mixed
+    assert "The AE stopped after 10 epochs, its held-out squared error 3.0 % lower" \
         in mixed
-    assert "By this measure too, the models had levelled off" in flat
-    assert "the models meet the stated rule but had not stopped improving" in rising
-    without = copy.deepcopy(stopping({"AE": 0.2}))
+    assert "the wide AE ran into its cap of 10 epochs with its last stretch still " \
+        "removing 9.0 %" in mixed
+    assert "The wide AE had not levelled off" in mixed
+    assert "had not levelled off" not in done
+    assert "a perfect copy would still score 2,237 per image" in done
+    without = copy.deepcopy(stopping({"AE": (0.03, False)}))
     del without["bce_floor"], without["models"]["AE"]["above_floor"]
     assert "perfect copy" not in render("A", _with(context, stopping=without))
