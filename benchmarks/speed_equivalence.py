@@ -1,9 +1,10 @@
 """Do the speed options change what a model learns? An equal-seed comparison.
 
 Run: ``.venv/bin/python benchmarks/speed_equivalence.py PLAIN FAST [OTHER_SEED...]``
-where each argument is a published manifest (``models/default/vae.json``; an older
+where each argument is a published manifest (``models/default/vae.json``) or a build's
+artifact folder (``build/cache/models/vae-<key>``); an older
 one can be taken from git, ``git show REV:models/default/vae.json >
-/tmp/plain/vae.json``, and the same for its ``.weights.bin``). PLAIN is a model
+/tmp/plain/vae.json``, and the same for its ``.weights.bin``. PLAIN is a model
 trained without the speed options, FAST one trained with them at the same seed,
 OTHER_SEED the same model trained with other seeds: the yardstick.
 
@@ -23,7 +24,20 @@ from pathlib import Path
 import numpy as np
 
 
-def load(manifest_path: Path):
+def load(path: Path):
+    """A published model (its manifest) or a build's artifact folder: the manifest-
+    like record (``spec``, ``history``, ``epochs``) and the model."""
+    if path.is_dir():
+        from zspace.models.artifacts import read_artifact
+
+        model, documents = read_artifact(path)
+        spec = documents["config"]
+        return ({"spec": spec, "history": documents["history"],
+                 "epochs": len(documents["history"].get("val_mse", []))}, model)
+    return load_published(path)
+
+
+def load_published(manifest_path: Path):
     """The published model of a manifest, in a plain float32 model."""
     from zspace.config import ModelConfig, TrainConfig
     from zspace.data.dataset import Dataset, DatasetCard
