@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from zspace.config import Config, load_config
@@ -15,10 +17,10 @@ def test_defaults_are_the_default_profile():
     assert default.build.publish and not load_config(None).build.publish
     assert sorted(default.sweeps) == ["decoder", "kl", "latent"]
     assert default.models.wide_ae.num_epochs == 10
-    sweeps = [f"sweeps.{name}.{key}={value!r}".replace("'", '"')
-              for name, table in default.sweeps.items() for key, value in table.items()]
-    assert load_config(None, ["build.publish=true", "models.wide_ae.num_epochs=10",
-                              *sweeps]) == default
+    assert default.sweeps["kl"]["model"] == "vae"
+    assert dataclasses.replace(
+        load_config(None, ["build.publish=true", "models.wide_ae.num_epochs=10"]),
+        sweeps=default.sweeps) == default
     assert load_config(None).models.vae.kl_factor == 5.0
     assert load_config(None).models.wide_ae.z_dim == 1600
 

@@ -117,8 +117,8 @@ def test_speed_options_come_from_the_configuration():
 
 def test_the_factory_builds_the_options_in_where_they_apply():
     dataset = _dataset()
-    options = SpeedConfig(fused_loss=True, fused_adam=True, subpixel_output=True,
-                          jit_compile=True)
+    options = dataclasses.replace(OFF, fused_loss=True, fused_adam=True,
+                                  subpixel_output=True, jit_compile=True)
     fast = compiled_model("vae", TINY, TRAIN, dataset, speed=options)
     assert fast.fused_loss and fast.jit_compile
     assert type(fast.optimizer) is speed.FusedAdam

@@ -43,8 +43,8 @@ SEED_MARK = "@seed="
 WEIGHT_CODE = tuple(f"zspace/models/{module}.py" for module in (
     "architecture", "autoencoders", "callbacks", "factory", "fitting", "inputs",
     "judge", "layers", "runtime"))
-# Opt-in speed-ups (``config.speed``): keyed only where one is on, so the keys of
-# models trained without them stay as they were.
+# Speed-ups (``config.speed``, on by default): keyed only where one is on, so the
+# keys of models trained without them stay as they were.
 SPEED_CODE = ("zspace/models/speed.py", "zspace/models/bn_leaky_relu.cc")
 JUDGE = "judge"
 

@@ -154,7 +154,7 @@ def train_or_load(
         published_dir: A folder of published weights (``models/<profile>/``).
         retrain: Train afresh: drop the cached artifact and any checkpoint, and
             ignore published weights.
-        speed: Opt-in speed-ups for training (``config.speed``); part of the key
+        speed: Speed-ups for training (``config.speed``); part of the key
             where one is on.
 
     Returns:

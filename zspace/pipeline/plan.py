@@ -32,7 +32,7 @@ FRESH = "fresh"
 REPORT_STAGE = "report"
 # The code a notebook runs: the whole package but the build engine, the site (and
 # the environment record it adds to each figure), the figure diff, the command line
-# and the opt-in training speed-ups (which change no notebook's result: a model
+# and the training speed-ups (which change no notebook's result: a model
 # trained with them has a key of its own).
 NOTEBOOK_CODE_EXCLUDED = ("zspace/pipeline/", "zspace/site/", "zspace/diff/",
                           "zspace/cli.py", "zspace/environment.py",
@@ -176,8 +176,6 @@ class Plan:
         rows = []
         for sweep in sweeps_of(self.config):
             members = keys.sweep_variants(sweep, self.config)
-            if not all(v.name in by_name for v in members):
-                continue  # a plan of some models only (``train``)
             stale = [p.label for p, v in zip(sweep.points, members, strict=True)
                      if not by_name[v.name].fresh]
             points = ", ".join(p.label for p in sweep.points)
