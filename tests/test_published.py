@@ -15,6 +15,7 @@ from zspace.config import (
     JudgeConfig,
     ModelConfig,
     ModelsConfig,
+    SeedsConfig,
     TrainConfig,
 )
 from zspace.data import cache_entry, cache_key
@@ -33,6 +34,7 @@ def tiny_config(tmp_path, **train) -> Config:
     return Config(
         name="tiny",
         data=DataConfig(image_size=16, num_train=64, num_test=16),
+        seeds=SeedsConfig(ae=(), vae=()),  # one variant per model here
         models=ModelsConfig(ae=SMALL, vae=dataclasses.replace(SMALL, kind="vae"),
                             wide_ae=dataclasses.replace(SMALL, z_dim=12)),
         train=TrainConfig(num_epochs=1, batch_size=16, seed=5, **train),

@@ -133,11 +133,12 @@ def test_the_smoke_sweep_end_to_end(smoke_build):
         site / "index.md").read_text()
 
     rows = dict(engine.status(config, build_root))
-    assert rows["sweep kl"].startswith("fresh; vae at kl_factor=1, kl_factor=5")
+    assert rows["sweep kl (vae at kl_factor=1, kl_factor=5)"] == "fresh"
     # One changed value: one point to train, named by status, and trained alone.
     changed = load_config("smoke", ["sweeps.kl.kl_factor=[2, 5]"])
     rows = dict(engine.status(changed, build_root))
-    assert rows["sweep kl"].startswith("stale: 1 of 2 points (kl_factor=2)")
+    assert rows["sweep kl (vae at kl_factor=2, kl_factor=5)"] == (
+        "stale: 1 of 2 points (kl_factor=2)")
     stale = [name for name, state in rows.items()
              if name.startswith("model") and state != "fresh"]
     assert stale == ["model vae@kl_factor=2"]

@@ -22,6 +22,7 @@ from zspace.config import (
     JudgeConfig,
     ModelConfig,
     ModelsConfig,
+    SeedsConfig,
     TrainConfig,
 )
 from zspace.data import cache_entry
@@ -254,6 +255,7 @@ def test_train_all_makes_every_model_and_the_plan_sees_them(tmp_path):
                             wide_ae=dataclasses.replace(small, z_dim=12)),
         train=dataclasses.replace(TRAIN, num_epochs=1),
         judge=JudgeConfig(num_epochs=1, feature_dim=4),
+        seeds=SeedsConfig(ae=(), vae=()),  # one variant per model here
     )
     dataset = tiny_dataset(attributes=2)
     # Put the data set where the data stage would, so the plan reads its card.

@@ -181,7 +181,7 @@ class Plan:
             points = ", ".join(p.label for p in sweep.points)
             state = FRESH if not stale else (
                 f"stale: {len(stale)} of {len(members)} points ({', '.join(stale)})")
-            rows.append((f"sweep {sweep.name}", f"{state}; {sweep.model} at {points}"))
+            rows.append((f"sweep {sweep.name} ({sweep.model} at {points})", state))
         return rows
 
     def model_keys(self) -> dict[str, str]:
