@@ -9,6 +9,7 @@ the stale part).
 """
 
 import json
+import re
 
 import pytest
 
@@ -99,3 +100,15 @@ def test_committed_figures_and_articles_come_from_main():
             f"figures/{entry['file']} ({figure_id}) is not the one the build made")
         assert entry["models"] == {m: model_keys[m] for m in entry["models"]}
         assert entry["dataset"] == dataset_hash
+
+
+def test_links_in_the_committed_articles_stay_inside_the_repository():
+    # A link made relative to one build's folder (/tmp/...) would be committed
+    # broken for everyone else.
+    for page in sorted(paths.ARTICLES.glob("*.md")):
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if "://" in target or target.startswith("#"):
+                continue
+            resolved = (page.parent / target.split("#")[0]).resolve()
+            assert resolved.is_relative_to(paths.ROOT.resolve()), (
+                f"articles/{page.name} links to {target}, outside the repository")

@@ -139,3 +139,50 @@ def test_a3_names_the_models_that_ran_into_their_cap(context, render):
     without = copy.deepcopy(stopping({"AE": (0.03, False)}))
     del without["bce_floor"], without["models"]["AE"]["above_floor"]
     assert "perfect copy" not in render("A", _with(context, stopping=without))
+
+
+def _variety(value: float | None, half: float = 0.01, n_faces: int = 900) -> dict:
+    if value is None:
+        return {"variety": None, "low": None, "high": None, "n_pairs": 0,
+                "n_faces": n_faces, "recall": 0.0}
+    return {"variety": value, "low": value - half, "high": value + half,
+            "n_pairs": 1000, "n_faces": n_faces, "recall": 0.5}
+
+
+def test_c_calls_faces_less_or_more_varied_only_where_the_intervals_part(context,
+                                                                          render):
+    varieties = copy.deepcopy(context["results"]["sampler_variety"])
+    varieties.update(real_train=_variety(0.78), ae_pca_ellipse=_variety(0.55),
+                     ae_gmm=_variety(0.85), ae_gaussian=_variety(0.785),
+                     vae_normal=_variety(0.6), ae_normal=_variety(None, n_faces=12),
+                     ae_uniform=_variety(None, n_faces=30))
+    text = render("C", _with(context, sampler_variety=varieties))
+    assert "Faces less varied than real ones, with intervals that do not touch: " \
+        "AE, PCA ellipse; VAE, N(0, I)." in text
+    assert "More varied than real faces: AE, GMM (10)." in text
+    assert "Too few faces to measure: AE, N(0, I); AE, uniform" in text
+    assert "| too few faces (12) |" in text
+    varieties.update(ae_pca_ellipse=_variety(0.775), vae_normal=_variety(0.79))
+    level = render("C", _with(context, sampler_variety=varieties))
+    assert "No sampler's faces are clearly less varied than real ones." in level
+
+
+def test_d_names_every_latent_step_smaller_than_the_seeds_spread(context, render):
+    questions = copy.deepcopy(context["results"]["open_questions"])
+    mse = {64: 0.00507, 128: 0.00374, 256: 0.00324, 512: 0.00292}
+    points = [{"label": f"z_dim={z}", "z_dim": z, "model": f"ae@z_dim={z}",
+               "epochs": 8, "mse": value} for z, value in mse.items()]
+    gains = [{"from": a["z_dim"], "to": b["z_dim"], "drop": a["mse"] - b["mse"],
+              "share": (a["mse"] - b["mse"]) / a["mse"]}
+             for a, b in zip(points[:-1], points[1:], strict=True)]
+    questions["sweeps"]["latent"] = {
+        "points": points, "gains": gains, "stops_paying": gains[-1],
+        "payoff_share": 0.1, "values_per_image": 12288, "blog_equivalent_z": 444.4,
+        "base_mse": {"values": [0.0030, 0.0036], "low": 0.0030, "high": 0.0036}}
+    wide = render("D", _with(context, open_questions=questions))
+    assert "The steps 128 to 256 (0.0005), 256 to 512 (0.00032) are smaller" in wide
+    assert "64 to 128" not in wide.split("are smaller")[0].split("The steps")[-1]
+    assert "| 9.9 % |" in wide  # one decimal: the prose's threshold reads true
+    questions["sweeps"]["latent"]["base_mse"].update(low=0.0030, high=0.0031)
+    narrow = render("D", _with(context, open_questions=questions))
+    assert "are smaller" not in narrow

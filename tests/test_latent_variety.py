@@ -6,7 +6,13 @@ import pytest
 from zspace.config import DataConfig
 from zspace.data.synthetic import load_synthetic
 from zspace.errors import DataError
-from zspace.latent.variety import MIN_SIDE, ms_ssim, pairwise_ms_ssim, variety
+from zspace.latent.variety import (
+    MIN_SIDE,
+    ms_ssim,
+    pairwise_ms_ssim,
+    variety,
+    variety_of_faces,
+)
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +90,42 @@ def test_a_temperature_near_zero_collapses_a_sampler_and_variety_shows_it(faces)
     # The mixture collapses to its three means: less variety, not none.
     cold, warm = cold_and_warm(gmm)
     assert cold["high"] < warm["low"]
+
+
+def test_variety_of_faces_leaves_out_the_images_without_one_face(faces):
+    noise = np.random.default_rng(6).integers(0, 256, faces.shape, dtype=np.uint8)
+    mixed = np.concatenate([faces, noise])
+    # The judge found one face in each face, none in the noise.
+    counts = np.array([1] * len(faces) + [0] * len(noise))
+    measured = variety_of_faces(mixed, counts, n_pairs=80, rng=7, min_faces=10)
+    assert measured["n_faces"] == len(faces)
+    assert measured["variety"] == pytest.approx(
+        variety(faces, n_pairs=80, rng=7)["variety"])
+    # Over the whole set the noise would have raised it.
+    assert variety(mixed, n_pairs=80, rng=7)["variety"] > measured["variety"]
+
+
+def test_two_faces_in_one_image_do_not_count_as_a_face(faces):
+    counts = np.array([1] * 20 + [2] * (len(faces) - 20))
+    assert variety_of_faces(faces, counts, n_pairs=20, min_faces=5)["n_faces"] == 20
+
+
+def test_too_few_faces_give_no_variety_and_say_how_many(faces):
+    counts = np.array([1] * 9 + [0] * (len(faces) - 9))
+    measured = variety_of_faces(faces, counts, n_pairs=20, min_faces=10)
+    assert measured == {"variety": None, "low": None, "high": None, "n_pairs": 0,
+                        "n_faces": 9}
+
+
+def test_variety_of_faces_needs_a_count_per_image(faces):
+    with pytest.raises(DataError, match="one face count per image"):
+        variety_of_faces(faces, np.ones(len(faces) - 1))
+
+
+def test_the_variety_filter_prints_the_interval_or_why_there_is_none():
+    from zspace.site.templates import _variety
+
+    assert _variety({"variety": 0.7771, "low": 0.7612, "high": 0.7934,
+                     "n_faces": 980}) == "0.777 [0.761, 0.793]"
+    assert _variety({"variety": None, "low": None, "high": None,
+                     "n_faces": 12}) == "too few faces (12)"

@@ -4,7 +4,8 @@ the trained models, and a place for its figures and numbers.
 A notebook starts with ``run = zspace.notebook.start(inputs_file, output_dir)`` (the
 two parameters the pipeline injects) and then calls ``run.dataset``,
 ``run.model("vae")``, ``run.quality(images)`` (the own judge),
-``run.face_rate(images)`` (the independent face judge), ``run.save_figure(fig,
+``run.face_rate(images)`` (the independent face judge), ``run.variety(images, n,
+rng)`` (how different the faces among them are), ``run.save_figure(fig,
 "A4-...")`` and ``run.record(...)``.
 
 The inputs manifest (``inputs_file``) is the build plan's word on what this notebook
@@ -143,15 +144,31 @@ class Run:
         Detections are kept per image set (by content) for this run, so a set that
         two figures share, or that is counted at several thresholds, is judged once.
         """
-        from zspace.faces import FaceRate, counts_at
+        from zspace.faces import FaceRate
+
+        return FaceRate.from_counts(self._face_counts(images, threshold)).as_dict()
+
+    def variety(self, images: np.ndarray, n_pairs: int,
+                rng: np.random.Generator) -> dict:
+        """Variety of the faces among ``images`` (``zspace.latent.variety.
+        variety_of_faces``): 1 - mean multi-scale SSIM of ``n_pairs`` random pairs
+        of the images in which the detector found one face, with ``n_faces``; None
+        values where it found fewer than ``MIN_FACES``."""
+        from zspace.latent.variety import variety_of_faces
+
+        return variety_of_faces(images, self._face_counts(images), n_pairs, rng)
+
+    def _face_counts(self, images: np.ndarray,
+                     threshold: float | None = None) -> np.ndarray:
+        """Faces found per image, from detections kept per image set (by content)."""
+        from zspace.faces import counts_at
 
         images = np.ascontiguousarray(images)
         digest = hashlib.sha256(images).hexdigest() + str(images.shape)
         if digest not in self._face_scores:
             self._face_scores[digest] = self.face_judge.detection_scores(images)
-        counts = counts_at(self._face_scores[digest], self.face_judge.threshold,
-                           threshold)
-        return FaceRate.from_counts(counts).as_dict()
+        return counts_at(self._face_scores[digest], self.face_judge.threshold,
+                         threshold)
 
     def sweep(self, name: str) -> list[dict]:
         """The points of sweep ``name`` (``config.sweeps``) in order, each with its

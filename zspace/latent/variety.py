@@ -11,6 +11,15 @@ its 7 x 7 window) over a three-level pyramid of 2x2-mean reductions, weighted by
 first three of Wang, Simoncelli and Bovik's (2003) five scale weights, renormalised:
 three levels and a small window, since a 64 px image is 16 px at the third level (and
 the smoke profile's 32 px images 8 px).
+
+Pixel similarity counts everything that differs as variety: noise, saturated colour
+and blotches score above real faces (pixel noise about 0.90 against 0.81 for real
+images), and a set of near-blank squares scores like a set of distinct faces. So the
+reports measure the variety of the *faces* a sampler makes
+(:func:`variety_of_faces`): among the images in which the face judge found one face,
+given where it found at least ``MIN_FACES``. The face rate says how often a sampler
+makes a face, this how different its faces are; a sampler that returned the mean
+face would score 100 % and 0.
 """
 
 from __future__ import annotations
@@ -25,6 +34,9 @@ from zspace.errors import DataError
 SCALE_WEIGHTS = np.array([0.0448, 0.2856, 0.3001]) / 0.6305
 _LUMINANCE = np.array([0.299, 0.587, 0.114])
 WINDOW = 7  # px, scikit-image's default
+# Fewer faces than this give no variety of faces: a value over a few dozen
+# detections would rank samplers on the detector's stray hits.
+MIN_FACES = 50
 MIN_SIDE = WINDOW * 2 ** (len(SCALE_WEIGHTS) - 1)  # the window fits the last level
 
 
@@ -89,6 +101,39 @@ def variety(images: np.ndarray, n_pairs: int = 400,
     mean = float(values.mean())
     return {"variety": mean, "low": mean - half, "high": mean + half,
             "n_pairs": int(n_pairs)}
+
+
+def variety_of_faces(images: np.ndarray, faces_per_image: np.ndarray,
+                     n_pairs: int = 400, rng: np.random.Generator | int = 0,
+                     min_faces: int = MIN_FACES) -> dict:
+    """:func:`variety` among the images in which the face judge found one face.
+
+    Args:
+        images: (n, h, w, 3) uint8 images.
+        faces_per_image: (n,) faces found in each image (the face rate counts an
+            image with exactly one).
+        n_pairs: Random pairs of those images.
+        rng: A generator or a seed.
+        min_faces: Fewer such images give no value.
+
+    Returns:
+        ``variety``, ``low``, ``high`` and ``n_pairs`` as :func:`variety` gives them,
+        all None (and ``n_pairs`` 0) under ``min_faces``; ``n_faces``, the images
+        measured.
+
+    Raises:
+        DataError: ``faces_per_image`` does not give one count per image.
+    """
+    counts = np.asarray(faces_per_image)
+    if counts.shape != (len(images),):
+        raise DataError(f"variety_of_faces needs one face count per image: "
+                        f"{len(images)} images, counts of shape {counts.shape}")
+    keep = np.flatnonzero(counts == 1)
+    if len(keep) < max(min_faces, 2):
+        return {"variety": None, "low": None, "high": None, "n_pairs": 0,
+                "n_faces": int(len(keep))}
+    return {**variety(np.asarray(images)[keep], n_pairs, rng),
+            "n_faces": int(len(keep))}
 
 
 def _luminance(image: np.ndarray) -> np.ndarray:

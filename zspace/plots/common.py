@@ -381,7 +381,9 @@ def bars(labels: Sequence[str], metrics: dict[str, Sequence[float]],
             # A label at its bar's top would move with the value, a pixel at a time.
             above = blended_transform_factory(axes.transData, axes.transAxes)
             for x, value in enumerate(values):
-                text = f"{value:.2f}" if abs(value) < 10 else f"{value:.3g}"
+                # Two decimals would print a share of 1e-4 as 0.00.
+                text = (f"{value:.2f}" if 0.01 <= abs(value) < 10 or value == 0
+                        else f"{value:.3g}")
                 axes.annotate(text, (x, 1.0), xycoords=above, xytext=(0, 2),
                               textcoords="offset points", ha="center", va="bottom",
                               fontsize="x-small")

@@ -97,7 +97,8 @@ def face_rate_bars(labels: Sequence[str], rates: Sequence[dict],
     axes.set_xlim(0, 1.0)
     seeds = max((r.get("n_seeds", 1) for r in rates), default=1)
     axes.set_xlabel(f"{RATE_LABEL}, 95 % Wilson interval"
-                    + (f"; x: each of {seeds} training seeds" if seeds > 1 else ""))
+                    # A second line: one line overran narrow figures.
+                    + (f"\nx: each of {seeds} training seeds" if seeds > 1 else ""))
     axes.grid(axis="x", alpha=0.3)
     if title:
         axes.set_title(title, fontsize="medium")
@@ -114,8 +115,10 @@ def quality_variety(curves: dict[str, dict], real: dict, target: float | None = 
 
     Args:
         curves: Per sampler: ``label``, ``knob`` and ``points``, each point with its
-            knob ``value``, ``faces`` (a face-rate dict) and ``variety``.
-        real: The reference point of real images (``faces``, ``variety``).
+            knob ``value``, ``faces`` (a face-rate dict), ``variety`` (None: too few
+            faces, not drawn) and optionally its ``variety_interval`` (low, high).
+        real: The reference point of real images (``faces``, ``variety`` and
+            optionally ``variety_interval``).
         target: A face rate drawn as a dotted line.
         size: Figure size in inches.
     """
@@ -123,25 +126,29 @@ def quality_variety(curves: dict[str, dict], real: dict, target: float | None = 
     axes = figure.add_subplot()
     markers = ("o", "s", "D", "^", "v", "P")
     for curve, marker in zip(curves.values(), markers * 4, strict=False):
-        points = curve["points"]
+        # A point with too few faces for a variety has no place on this axis.
+        points = [p for p in curve["points"] if p["variety"] is not None]
+        if not points:
+            continue
         centre, errors = _errors([p["faces"] for p in points])
         x = [p["variety"] for p in points]
         first, last = points[0]["value"], points[-1]["value"]
-        axes.errorbar(x, centre, yerr=errors, marker=marker, markersize=5, capsize=2,
-                      lw=1.2, label=f"{curve['label']}: {curve['knob']} "
-                                    f"{first:g} to {last:g}")
+        axes.errorbar(x, centre, yerr=errors, xerr=_variety_errors(points),
+                      marker=marker, markersize=5, capsize=2, lw=1.2,
+                      label=f"{curve['label']}: {curve['knob']} {first:g} to {last:g}")
         # The warm end only: the cold ends crowd together at the top left.
         axes.annotate(f"{points[-1]['value']:g}", (points[-1]["variety"], centre[-1]),
                       xytext=(5, -9), textcoords="offset points", fontsize="x-small")
-    axes.plot([real["variety"]], [real["faces"]["rate"]], marker="*", markersize=14,
-              color="black", linestyle="none", label="real training images")
+    axes.errorbar([real["variety"]], [real["faces"]["rate"]],
+                  xerr=_variety_errors([real]), marker="*", markersize=14,
+                  color="black", linestyle="none", label="real training images")
     if target is not None:
         axes.axhline(target, color="0.4", lw=1, linestyle=":")
     axes.set_xlim(0.0, 1.0)
     axes.set_ylim(0.0, 1.05)
     axes.set_xticks(np.linspace(0.0, 1.0, 6))
     axes.set_yticks(np.linspace(0.0, 1.0, 6))
-    axes.set_xlabel("variety: 1 - mean multi-scale SSIM of random pairs")
+    axes.set_xlabel("variety of the faces: 1 - mean multi-scale SSIM of random pairs")
     axes.set_ylabel(f"{RATE_LABEL}, 95 % interval")
     axes.set_title("quality against variety along each sampler's temperature",
                    fontsize="medium")
@@ -149,3 +156,12 @@ def quality_variety(curves: dict[str, dict], real: dict, target: float | None = 
     axes.legend(fontsize="x-small", loc="lower left")
     figure.tight_layout()
     return figure
+
+
+def _variety_errors(points: list[dict]) -> np.ndarray | None:
+    """(2, n) distances from each variety to its interval's ends, or None where the
+    points carry no interval."""
+    if not all(p.get("variety_interval") for p in points):
+        return None
+    return np.array([[p["variety"] - p["variety_interval"][0] for p in points],
+                     [p["variety_interval"][1] - p["variety"] for p in points]])

@@ -190,8 +190,11 @@ def _stage_repository(site: Path, context: dict, templates: Path, staging: Path,
     copy_figures(site / "figures", staging, context["manifest"])
     shutil.rmtree(articles, ignore_errors=True)
     articles.mkdir()
-    # The explorer is HTML only; the committed Markdown points into the built site.
-    explorer = os.path.relpath(site / "explorer.html", paths.ARTICLES)
+    # The explorer is HTML only; the committed Markdown points into the built site,
+    # where a build without --build-dir puts it (a link into this build's folder,
+    # /tmp/... say, would be committed broken).
+    explorer = os.path.relpath(paths.BUILD / site.parent.name / site.name
+                               / "explorer.html", paths.ARTICLES)
     render_site(articles, context, Links(figures="../figures", notebooks="../analysis",
                                          explorer=explorer),
                 templates, html_pages=False)

@@ -20,6 +20,15 @@ def _percent(value: float, digits: int = 1) -> str:
     return f"{100 * value:.{digits}f} %"
 
 
+def _variety(value: dict) -> str:
+    """A variety of faces (``zspace.latent.variety.variety_of_faces``) as the tables
+    give it, ``0.777 [0.766, 0.788]``, or why there is none."""
+    if value["variety"] is None:
+        return f"too few faces ({value['n_faces']:,})"
+    return (f"{_number(value['variety'])} [{_number(value['low'])}, "
+            f"{_number(value['high'])}]")
+
+
 def _flatten(tree: dict, prefix: str = "") -> list[tuple[str, Any]]:
     """(dotted key, value) pairs of a nested dict, for tables of the configuration."""
     rows = []
@@ -53,5 +62,6 @@ def template_environment(templates: Path, autoescape: bool) -> jinja2.Environmen
     env.filters["num"] = _number
     env.filters["pct"] = _percent
     env.filters["flatten"] = _flatten
+    env.filters["variety"] = _variety
     env.filters["versus"] = _versus
     return env
