@@ -112,3 +112,11 @@ def test_links_in_the_committed_articles_stay_inside_the_repository():
             resolved = (page.parent / target.split("#")[0]).resolve()
             assert resolved.is_relative_to(paths.ROOT.resolve()), (
                 f"articles/{page.name} links to {target}, outside the repository")
+
+
+def test_the_explorer_link_does_not_depend_on_the_build_folder(tmp_path):
+    from zspace.site.publish import committed_explorer_link
+
+    for root in (tmp_path / "elsewhere", paths.BUILD):
+        assert committed_explorer_link(root / "default" / "site") == \
+            "../build/default/site/explorer.html"

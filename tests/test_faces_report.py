@@ -179,10 +179,55 @@ def test_d_names_every_latent_step_smaller_than_the_seeds_spread(context, render
         "points": points, "gains": gains, "stops_paying": gains[-1],
         "payoff_share": 0.1, "values_per_image": 12288, "blog_equivalent_z": 444.4,
         "base_mse": {"values": [0.0030, 0.0036], "low": 0.0030, "high": 0.0036}}
+    context = copy.deepcopy(context)
+    # The smoke profile sweeps no latent size: its figures borrow D1's entry.
+    for figure_id in ["D5", *(f"D6@latent.{p['label']}" for p in points)]:
+        context["manifest"][figure_id] = context["manifest"]["D1"]
     wide = render("D", _with(context, open_questions=questions))
-    assert "The steps 128 to 256 (0.0005), 256 to 512 (0.00032) are smaller" in wide
-    assert "64 to 128" not in wide.split("are smaller")[0].split("The steps")[-1]
+    assert "Some steps of the sweep are smaller than the spread between the AE's " \
+        "training seeds (0.0006; the stopping rule ended them after different " \
+        "numbers of epochs): 128 to 256 (0.0005), 256 to 512 (0.00032)." in wide
+    assert "On single trainings, more dimensions stop paying off at the step from " \
+        "256 to 512" in wide
     assert "| 9.9 % |" in wide  # one decimal: the prose's threshold reads true
     questions["sweeps"]["latent"]["base_mse"].update(low=0.0030, high=0.0031)
     narrow = render("D", _with(context, open_questions=questions))
-    assert "are smaller" not in narrow
+    assert "smaller than the spread" not in narrow
+    assert "More dimensions stop paying off" in narrow
+
+
+def _point(value: float, rate: int, variety: float | None, n: int = 300) -> dict:
+    return {"value": value, "faces": _rate(rate, n), "variety": variety,
+            "variety_interval": None if variety is None
+            else [variety - 0.02, variety + 0.02],
+            "n_faces": rate}
+
+
+def test_c10_names_narrow_escapes_and_curves_without_a_variety(context, render):
+    from zspace.latent.frontier import compare_curves
+
+    curves = {
+        "ae_gaussian": {"label": "AE, Gaussian", "knob": "std scale", "points": [
+            _point(0.5, 290, 0.50), _point(1.0, 250, 0.80)]},
+        # Each point lies inside the intervals of a Gaussian point and the other way
+        # round: each is a hair better on one axis, a hair worse on the other.
+        "ae_gmm": {"label": "AE, GMM (10)", "knob": "std scale", "points": [
+            _point(0.5, 291, 0.49), _point(1.0, 251, 0.79)]},
+        "ae_pca_ellipse": {"label": "AE, PCA ellipse", "knob": "fact", "points": [
+            _point(0.3, 300, 0.20), _point(1.1, 280, 0.70)]},
+        "vae_normal": {"label": "VAE, N(0, s^2 I)", "knob": "s", "points": [
+            _point(0.5, 20, None), _point(2.0, 10, None)]},
+    }
+    qv = copy.deepcopy(context["results"]["quality_variety"])
+    real = {"faces": _rate(297, 300), "variety": 0.79,
+            "variety_interval": [0.77, 0.81]}
+    qv.update(curves=curves, real=real, **compare_curves(curves), winner=None,
+              best_at_target={})
+    text = render("C", _with(context, quality_variety=qv))
+    assert "None of the other samplers is dominated" in text
+    assert "AE, Gaussian (matched by AE, GMM (10)); AE, GMM (10) (matched by AE, " \
+        "Gaussian) escape domination only inside the noise" in text
+    assert "Of the rest" not in text
+    assert "AE, PCA ellipse (matched" not in text
+    assert "compared with no other: VAE, N(0, s^2 I)." in text
+    assert "| too few faces (20) |" in text

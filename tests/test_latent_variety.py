@@ -8,6 +8,7 @@ from zspace.data.synthetic import load_synthetic
 from zspace.errors import DataError
 from zspace.latent.variety import (
     MIN_SIDE,
+    disjoint_pairs,
     ms_ssim,
     pairwise_ms_ssim,
     variety,
@@ -129,3 +130,17 @@ def test_the_variety_filter_prints_the_interval_or_why_there_is_none():
                      "n_faces": 980}) == "0.777 [0.761, 0.793]"
     assert _variety({"variety": None, "low": None, "high": None,
                      "n_faces": 12}) == "too few faces (12)"
+
+
+def test_no_image_is_in_two_pairs_so_more_pairs_cannot_narrow_the_interval(faces):
+    pairs = disjoint_pairs(11, 100, rng=3)
+    assert pairs.shape == (5, 2)
+    assert len(set(pairs.ravel())) == 10
+    few, many = variety(faces, n_pairs=32, rng=8), variety(faces, n_pairs=1000, rng=8)
+    assert few["n_pairs"] == many["n_pairs"] == len(faces) // 2
+    assert few == many
+
+
+def test_an_interval_needs_two_pairs(faces):
+    with pytest.raises(DataError, match="at least four images"):
+        variety(faces[:3])

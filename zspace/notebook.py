@@ -148,15 +148,22 @@ class Run:
 
         return FaceRate.from_counts(self._face_counts(images, threshold)).as_dict()
 
-    def variety(self, images: np.ndarray, n_pairs: int,
+    def variety(self, images: np.ndarray | list[np.ndarray], n_pairs: int,
                 rng: np.random.Generator) -> dict:
         """Variety of the faces among ``images`` (``zspace.latent.variety.
-        variety_of_faces``): 1 - mean multi-scale SSIM of ``n_pairs`` random pairs
-        of the images in which the detector found one face, with ``n_faces``; None
-        values where it found fewer than ``MIN_FACES``."""
+        variety_of_faces``): 1 - mean multi-scale SSIM of up to ``n_pairs`` random
+        pairs of the images in which the detector found exactly one face, with
+        ``n_faces``; None values where it found fewer than ``MIN_FACES``.
+
+        ``images`` may be one set or the batches of :meth:`face_rate_over_seeds`:
+        then the faces of every seed's model are pooled, the same images the face
+        rate counts, and their kept detections are reused.
+        """
         from zspace.latent.variety import variety_of_faces
 
-        return variety_of_faces(images, self._face_counts(images), n_pairs, rng)
+        batches = images if isinstance(images, list | tuple) else [images]
+        counts = np.concatenate([self._face_counts(b) for b in batches])
+        return variety_of_faces(np.concatenate(batches), counts, n_pairs, rng)
 
     def _face_counts(self, images: np.ndarray,
                      threshold: float | None = None) -> np.ndarray:

@@ -12,14 +12,15 @@ first three of Wang, Simoncelli and Bovik's (2003) five scale weights, renormali
 three levels and a small window, since a 64 px image is 16 px at the third level (and
 the smoke profile's 32 px images 8 px).
 
-Pixel similarity counts everything that differs as variety: noise, saturated colour
-and blotches score above real faces (pixel noise about 0.90 against 0.81 for real
-images), and a set of near-blank squares scores like a set of distinct faces. So the
-reports measure the variety of the *faces* a sampler makes
-(:func:`variety_of_faces`): among the images in which the face judge found one face,
-given where it found at least ``MIN_FACES``. The face rate says how often a sampler
-makes a face, this how different its faces are; a sampler that returned the mean
-face would score 100 % and 0.
+Pixel similarity counts everything that differs as variety: pixel noise scores
+above real faces (about 0.90 against 0.81), and a set of near-blank squares scores
+like a set of distinct faces. So the reports measure the variety of the *faces* a
+sampler makes (:func:`variety_of_faces`): among the images in which the face judge
+found exactly one face, given where it found at least ``MIN_FACES``. The face rate
+says how often a sampler makes a face, this how different its faces are; a sampler
+that returned the mean face would score 100 % and 0. Noise and faceless images drop
+out that way, but blotches on a face still count as difference: real faces are the
+target, and a sampler whose faces vary more than real ones is not better for it.
 """
 
 from __future__ import annotations
@@ -51,18 +52,33 @@ def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
     return float(total)
 
 
+def disjoint_pairs(n: int, n_pairs: int,
+                   rng: np.random.Generator | int = 0) -> np.ndarray:
+    """Up to ``n_pairs`` random pairs of indices below ``n``, no index in two pairs.
+
+    Pairs that share no image are independent draws, so the spread of their values
+    gives an honest interval; pairs drawn with replacement would share images and
+    narrow it without limit as more are drawn.
+
+    Returns:
+        (min(n_pairs, n // 2), 2) int array.
+    """
+    order = np.random.default_rng(rng).permutation(n)
+    count = min(int(n_pairs), n // 2)
+    return order[: 2 * count].reshape(count, 2)
+
+
 def pair_ms_ssim(images: np.ndarray, n_pairs: int = 400,
                  rng: np.random.Generator | int = 0) -> np.ndarray:
-    """Multi-scale SSIM of ``n_pairs`` random pairs of distinct images.
+    """Multi-scale SSIM of random pairs of images, no image in two pairs.
 
     Args:
         images: (n, h, w, 3) uint8 images, n >= 2, h and w at least ``MIN_SIDE``.
-        n_pairs: Pairs drawn (with replacement among pairs, never an image with
-            itself).
+        n_pairs: Pairs wanted; at most ``n // 2`` are drawn (:func:`disjoint_pairs`).
         rng: A generator or a seed.
 
     Returns:
-        (n_pairs,) values, 1 for identical images; real faces sit well below, noise
+        One value per pair, 1 for identical images; real faces sit well below, noise
         near 0.
 
     Raises:
@@ -75,12 +91,8 @@ def pair_ms_ssim(images: np.ndarray, n_pairs: int = 400,
     if min(images.shape[1:3]) < MIN_SIDE:
         raise DataError(f"variety needs images of at least {MIN_SIDE} px for its "
                         f"{len(SCALE_WEIGHTS)} scales, got {images.shape[1:3]}")
-    rng = np.random.default_rng(rng)
-    first = rng.integers(0, len(images), n_pairs)
-    # A second index that is never the first: shift by 1 .. n-1.
-    second = (first + rng.integers(1, len(images), n_pairs)) % len(images)
     return np.array([ms_ssim(images[i], images[j])
-                     for i, j in zip(first, second, strict=True)])
+                     for i, j in disjoint_pairs(len(images), n_pairs, rng)])
 
 
 def pairwise_ms_ssim(images: np.ndarray, n_pairs: int = 400,
@@ -91,16 +103,24 @@ def pairwise_ms_ssim(images: np.ndarray, n_pairs: int = 400,
 
 def variety(images: np.ndarray, n_pairs: int = 400,
             rng: np.random.Generator | int = 0) -> dict[str, float]:
-    """Variety = 1 - mean pairwise MS-SSIM, with a 95 % interval over the pairs.
+    """Variety = 1 - mean pairwise MS-SSIM, with a 95 % interval over the pairs
+    (independent: no image is in two of them).
 
     Returns:
-        ``variety``, ``low``, ``high`` and ``n_pairs``.
+        ``variety``, ``low``, ``high`` and ``n_pairs`` (those drawn: at most half
+        the images).
+
+    Raises:
+        DataError: Fewer than four images (two pairs), or images too small.
     """
+    if len(images) < 4:
+        raise DataError(f"variety needs at least four images for an interval over "
+                        f"two pairs, got {len(images)}")
     values = 1.0 - pair_ms_ssim(images, n_pairs, rng)
     half = 1.96 * float(values.std(ddof=1)) / np.sqrt(len(values))
     mean = float(values.mean())
     return {"variety": mean, "low": mean - half, "high": mean + half,
-            "n_pairs": int(n_pairs)}
+            "n_pairs": len(values)}
 
 
 def variety_of_faces(images: np.ndarray, faces_per_image: np.ndarray,

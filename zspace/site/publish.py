@@ -184,19 +184,23 @@ def _publish_to_repository(site: Path, context: dict, templates: Path,
         shutil.rmtree(articles, ignore_errors=True)
 
 
+def committed_explorer_link(site: Path) -> str:
+    """The committed Markdown's link to the explorer, which is HTML only: into the
+    site of ``site``'s profile where a build without ``--build-dir`` puts it, so
+    that a build made elsewhere (``/tmp/...``) commits no link out of the
+    repository."""
+    return os.path.relpath(paths.BUILD / site.parent.name / site.name
+                           / "explorer.html", paths.ARTICLES)
+
+
 def _stage_repository(site: Path, context: dict, templates: Path, staging: Path,
                       articles: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
     copy_figures(site / "figures", staging, context["manifest"])
     shutil.rmtree(articles, ignore_errors=True)
     articles.mkdir()
-    # The explorer is HTML only; the committed Markdown points into the built site,
-    # where a build without --build-dir puts it (a link into this build's folder,
-    # /tmp/... say, would be committed broken).
-    explorer = os.path.relpath(paths.BUILD / site.parent.name / site.name
-                               / "explorer.html", paths.ARTICLES)
     render_site(articles, context, Links(figures="../figures", notebooks="../analysis",
-                                         explorer=explorer),
+                                         explorer=committed_explorer_link(site)),
                 templates, html_pages=False)
     # What the committed report was made from, for tests/test_committed_report.py.
     write_json_atomic(articles / PROVENANCE, {
