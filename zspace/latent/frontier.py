@@ -19,23 +19,23 @@ Relation = Callable[[Point, Point], bool]
 def beats(q: Point, p: Point) -> bool:
     """Whether q is at least as good as p on both axes and better on one (a point
     without a variety beats nothing and is beaten by none)."""
-    if q["variety"] is None or p["variety"] is None:
-        return False
-    no_worse = (q["faces"]["rate"] >= p["faces"]["rate"]
-                and q["variety"] >= p["variety"])
-    return no_worse and (q["faces"]["rate"] > p["faces"]["rate"]
-                         or q["variety"] > p["variety"])
+    return _no_worse_and_better(q, p, p["faces"]["rate"], p["variety"])
 
 
 def matches(q: Point, p: Point) -> bool:
     """Whether q is no worse than p on either axis up to p's own intervals, and
     better on one by the point estimates: a tie inside the noise counts."""
+    return (p["variety"] is not None and _no_worse_and_better(
+        q, p, p["faces"]["low"], p["variety_interval"][0]))
+
+
+def _no_worse_and_better(q: Point, p: Point, rate_floor: float,
+                         variety_floor: float) -> bool:
+    """q reaches both floors and beats p on one axis by the point estimates."""
     if q["variety"] is None or p["variety"] is None:
         return False
-    within = (q["faces"]["rate"] >= p["faces"]["low"]
-              and q["variety"] >= p["variety_interval"][0])
-    return within and (q["faces"]["rate"] > p["faces"]["rate"]
-                       or q["variety"] > p["variety"])
+    better = q["faces"]["rate"] > p["faces"]["rate"] or q["variety"] > p["variety"]
+    return q["faces"]["rate"] >= rate_floor and q["variety"] >= variety_floor and better
 
 
 def beaten_by(curves: dict[str, dict], relation: Relation) -> dict[str, list[str]]:

@@ -38,6 +38,8 @@ WINDOW = 7  # px, scikit-image's default
 # Fewer faces than this give no variety of faces: a value over a few dozen
 # detections would rank samplers on the detector's stray hits.
 MIN_FACES = 50
+# Two pairs that share no image: the fewest that give an interval.
+MIN_IMAGES = 4
 MIN_SIDE = WINDOW * 2 ** (len(SCALE_WEIGHTS) - 1)  # the window fits the last level
 
 
@@ -113,7 +115,7 @@ def variety(images: np.ndarray, n_pairs: int = 400,
     Raises:
         DataError: Fewer than four images (two pairs), or images too small.
     """
-    if len(images) < 4:
+    if len(images) < MIN_IMAGES:
         raise DataError(f"variety needs at least four images for an interval over "
                         f"two pairs, got {len(images)}")
     values = 1.0 - pair_ms_ssim(images, n_pairs, rng)
@@ -149,7 +151,7 @@ def variety_of_faces(images: np.ndarray, faces_per_image: np.ndarray,
         raise DataError(f"variety_of_faces needs one face count per image: "
                         f"{len(images)} images, counts of shape {counts.shape}")
     keep = np.flatnonzero(counts == 1)
-    if len(keep) < max(min_faces, 2):
+    if len(keep) < max(min_faces, MIN_IMAGES):
         return {"variety": None, "low": None, "high": None, "n_pairs": 0,
                 "n_faces": int(len(keep))}
     return {**variety(np.asarray(images)[keep], n_pairs, rng),
