@@ -148,16 +148,3 @@ def test_retrain_ignores_cache_and_published_weights(released):
                                   progress=False, retrain=True)
     assert not trained.loaded_from_cache
     assert trained.key == next(m["key"] for m in manifests if m["name"] == "ae")
-
-
-def test_the_stopping_rule():
-    converged = fitting.held_out_converged
-    falling = [100 / (epoch + 1) for epoch in range(10)]
-    assert not converged(falling, 0.2, 0.01, min_epochs=5)
-    flat = [100.0] * 5 + [99.95] * 5
-    assert converged(flat, 0.2, 0.01, min_epochs=5)
-    assert not converged(flat, 0.2, 0.01, min_epochs=11)  # too early to judge
-    assert not converged(flat, 0.2, 0.0, min_epochs=5)  # rule off
-    # Ten epochs: the last fifth is epochs 9 and 10, compared with epoch 8.
-    assert converged([10.0] * 7 + [5.0, 4.98, 4.97], 0.2, 0.01, min_epochs=5)
-    assert not converged([10.0] * 7 + [5.0, 4.9, 4.8], 0.2, 0.01, min_epochs=5)

@@ -13,6 +13,8 @@ import hashlib
 import itertools
 import json
 import math
+import os
+import re
 import tomllib
 import types
 import typing
@@ -35,6 +37,12 @@ class DataConfig:
         image_size: Side of the square images in pixels.
         num_train: Training images (``synthetic``), or a cap on them (0: all).
         num_test: Test images (``synthetic``), or a cap on them (0: all).
+        num_val: Validation images, which decide when training stops and nothing
+            else: ``synthetic`` renders its own; ``celeba`` takes them from the
+            official validation partition (the rest of it trains), a ``folder``
+            from a seeded share of ``test_fraction``. 0: no validation split, and
+            the stopping rule reads the test images, as before the split existed
+            (kept until the published models are retrained with one).
         seed: Seed of the synthetic generator and of any random split.
         crop_size: CelebA only: side of the square face box cut from the 178x218 image.
         crop_center_y: CelebA only: vertical centre of that box (horizontally centred).
@@ -47,6 +55,7 @@ class DataConfig:
     image_size: int = 64
     num_train: int = 20_000
     num_test: int = 2_000
+    num_val: int = 0
     seed: int = 2024
     crop_size: int = 148
     crop_center_y: int = 114
@@ -120,6 +129,8 @@ class TrainConfig:
             error's floor is 0, so the share is of what the model could still gain.
             0 turns the rule off: every model trains all its epochs.
         stop_window: The share of the epochs so far that the rule looks back over.
+        stop_smoothing: Epochs averaged at each end of that window (1: the two
+            epochs' own values). See ``zspace.models.stopping``.
         min_epochs: The rule is not applied before this many epochs.
         batch_size: Global batch size (split over replicas).
         learning_rate: Adam's learning rate.
@@ -131,6 +142,7 @@ class TrainConfig:
     num_epochs: int = 60
     stop_improvement: float = 0.05
     stop_window: float = 0.2
+    stop_smoothing: int = 1
     min_epochs: int = 10
     batch_size: int = 128
     learning_rate: float = 5e-4
@@ -170,10 +182,14 @@ class SpeedConfig:
         fused_adam: Adam as one ``ResourceApplyAdam`` kernel per variable.
         fuse_batch_norm: Batch norm and the leaky ReLU after it as one fused kernel
             each way (compiled into the build folder's ``kernels/`` on first use;
-            needs a C++ compiler).
+            needs a C++ compiler). CPUs only: a GPU keeps cuDNN's batch norm.
         subpixel_output: The decoder's last transposed convolution (a few colour
             channels) as a stride-1 convolution and a depth-to-space shuffle.
-        jit_compile: Compile the training step with XLA (slower on CPUs).
+            CPUs only.
+        jit_compile: Compile the training step with XLA (slower on CPUs). Not
+            with ``fuse_batch_norm``: XLA cannot compile its custom op.
+
+    ``zspace.models.devices`` gives the options each device applies.
     """
 
     fused_loss: bool = True
@@ -185,6 +201,19 @@ class SpeedConfig:
     def active(self) -> bool:
         """Whether any option is on."""
         return any(dataclasses.astuple(self))
+
+    def check(self, prefix: str = "speed.") -> None:
+        """Refuse options that cannot work together.
+
+        Raises:
+            ConfigError: ``jit_compile`` with ``fuse_batch_norm``.
+        """
+        if self.jit_compile and self.fuse_batch_norm:
+            raise ConfigError(
+                f"{prefix}jit_compile and {prefix}fuse_batch_norm cannot both be on: "
+                f"XLA cannot compile the fused batch norm's custom CPU op; set "
+                f"{prefix}fuse_batch_norm=false to compile with XLA (on a GPU the "
+                f"fused kernel is never used anyway)")
 
 
 @dataclass(frozen=True)
@@ -226,6 +255,8 @@ class BuildConfig:
         templates_dir: Folder of the report templates ("": the repository's).
         models_dir: Folder of published model weights, one sub-folder per profile
             ("": the repository's ``models/``).
+        max_sweep_points: The most points one sweep may have; each point trains a
+            model, so a larger grid is refused unless this is raised on purpose.
     """
 
     parallel_notebooks: int = 2
@@ -238,12 +269,14 @@ class BuildConfig:
     analysis_dir: str = ""
     templates_dir: str = ""
     models_dir: str = ""
+    max_sweep_points: int = 64
 
 
 @dataclass(frozen=True)
 class Config:
     """The whole configuration of one report build."""
 
+    # The profile's name: its folders build/<name>/ and models/<name>/ (a slug, NAME).
     name: str = "default"
     data: DataConfig = DataConfig()
     models: ModelsConfig = ModelsConfig()
@@ -357,6 +390,13 @@ def _sweep(name: str, table: dict[str, Any], config: Config) -> Sweep:
         if not isinstance(values, list | tuple) or not values:
             raise ConfigError(f"{where}.{key}: expected a non-empty list of values, "
                               f"got {values!r}")
+    count = math.prod(len(values) for values in swept.values())
+    if count > config.build.max_sweep_points:
+        raise ConfigError(
+            f"{where}: {count:,} points "
+            f"({' x '.join(str(len(v)) for v in swept.values())} values) are more than "
+            f"build.max_sweep_points = {config.build.max_sweep_points}; each point "
+            f"trains a model: set build.max_sweep_points={count} to allow it")
     grid = []
     for key, values in swept.items():
         coerced = [getattr(_with(base, {key: value}, where), key) for value in values]
@@ -404,7 +444,7 @@ def load_config(source: str | Path | None = None, overrides: list[str] = ()) -> 
 
     Raises:
         ConfigError: The file is missing or not TOML, a key is unknown, a value has
-            the wrong type.
+            the wrong type, or the settings cannot work (:func:`check_limits`).
     """
     tree: dict[str, Any] = {}
     if source is not None:
@@ -413,7 +453,9 @@ def load_config(source: str | Path | None = None, overrides: list[str] = ()) -> 
     for item in overrides:
         key, value = _parse_override(item)
         _set_dotted(tree, key, value)
-    return _build(Config, tree, prefix="")
+    config = _build(Config, tree, prefix="")
+    check_limits(config)
+    return config
 
 
 def config_from_dict(tree: dict[str, Any]) -> Config:
@@ -547,7 +589,8 @@ _CHOICES = {
 }
 
 _POSITIVE = {"image_size", "z_dim", "batch_size", "crop_size", "feature_dim",
-             "parallel_notebooks", "kernel_threads", "keep_archives"}
+             "parallel_notebooks", "kernel_threads", "keep_archives",
+             "max_sweep_points"}
 
 
 # Numbers with a sensible range: the test and the range in words. A value outside
@@ -557,11 +600,16 @@ _RANGES = {
     "learning_rate": (lambda v: v > 0, "a positive learning rate"),
     "stop_improvement": (lambda v: 0 <= v < 1, "a share in [0, 1)"),
     "stop_window": (lambda v: 0 < v <= 1, "a share in (0, 1]"),
+    "stop_smoothing": (lambda v: v >= 1, "1 or more epochs"),
     "min_epochs": (lambda v: v >= 0, "0 or more"),
     "seed": (lambda v: v >= 0, "0 or more"),
     "kl_factor": (lambda v: v >= 0, "0 or more"),
     "dropout": (lambda v: 0 <= v < 1, "a rate in [0, 1)"),
 }
+
+
+# A profile name names folders, so it is a short slug: never a path, never empty.
+NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def _check_choices(config: Any, prefix: str) -> None:
@@ -574,13 +622,16 @@ def _check_choices(config: Any, prefix: str) -> None:
             )
         if f.name in _POSITIVE and value <= 0:
             raise ConfigError(f"{key}: expected a positive number, got {value!r}")
-        if f.name in ("num_train", "num_test", "num_epochs", "workers") and value < 0:
+        if f.name in ("num_train", "num_test", "num_val", "num_epochs",
+                      "workers") and value < 0:
             raise ConfigError(f"{key}: expected 0 or more, got {value!r}")
         if f.name in _RANGES:
             sensible, what = _RANGES[f.name]
             if not (math.isfinite(value) and sensible(value)):
                 raise ConfigError(f"{key}: expected {what}, got {value!r}")
     if isinstance(config, ModelConfig):
+        if not config.filters:
+            raise ConfigError(f"{prefix}filters: expected at least one layer, got []")
         layers = len(config.filters)
         for name in ("kernels", "strides"):
             if len(getattr(config, name)) != layers:
@@ -592,6 +643,13 @@ def _check_choices(config: Any, prefix: str) -> None:
             if any(v <= 0 for v in getattr(config, name)):
                 raise ConfigError(f"{prefix}{name}: expected positive numbers, got "
                                   f"{list(getattr(config, name))}")
+    if isinstance(config, TrainConfig) and config.num_epochs < 1:
+        # A model's (or the judge's) 0 means "train.num_epochs"; here 0 would
+        # train nothing and cache the untrained models.
+        raise ConfigError(f"{prefix}num_epochs: expected 1 or more, got "
+                          f"{config.num_epochs}")
+    if isinstance(config, SpeedConfig):
+        config.check(prefix)
     if isinstance(config, SeedsConfig):
         for f in dataclasses.fields(config):
             seeds = getattr(config, f.name)
@@ -599,6 +657,10 @@ def _check_choices(config: Any, prefix: str) -> None:
                 raise ConfigError(f"{prefix}{f.name}: expected distinct seeds of 0 "
                                   f"or more, got {list(seeds)}")
     if isinstance(config, Config):
+        if not NAME.fullmatch(config.name):
+            raise ConfigError(
+                f"name: expected 1 to 64 letters, digits, '-' or '_' (it names the "
+                f"folders build/<name>/ and models/<name>/), got {config.name!r}")
         sweeps_of(config)  # raises on a malformed sweep
         for f in dataclasses.fields(config.seeds):
             if config.train.seed in getattr(config.seeds, f.name):
@@ -608,3 +670,68 @@ def _check_choices(config: Any, prefix: str) -> None:
     if isinstance(config, DataConfig) and not 0 < config.test_fraction < 1:
         raise ConfigError(f"{prefix}test_fraction: expected a share between 0 and 1, "
                           f"got {config.test_fraction}")
+
+
+# The fewest images the build works with at the notebooks' default parameters. C8
+# fits a PCA of up to 120 components to the training codes (outliers dropped first);
+# the reconstructions show 5 test images per seed, the explorer starts from 4.
+MIN_TRAIN_IMAGES = 256
+MIN_TEST_IMAGES = 16
+
+
+def check_limits(config: Config) -> None:
+    """Refuse settings that cannot work, before anything runs: splits too small for
+    a batch or for the notebooks' statistics, images too large for memory.
+
+    For ``celeba`` and ``folder`` a count is a cap and 0 means all; their real counts
+    are checked when the data set is loaded (``zspace.data.folder``).
+
+    Raises:
+        ConfigError: Naming the key, and how many images are needed.
+    """
+    data, batch = config.data, config.train.batch_size
+    needed = {
+        "num_train": (max(MIN_TRAIN_IMAGES, batch), "training images (one batch of "
+                      f"train.batch_size = {batch}, and {MIN_TRAIN_IMAGES} for the "
+                      "notebooks' statistics)"),
+        "num_test": (MIN_TEST_IMAGES, "test images for the notebooks' statistics"),
+    }
+    for key, (least, what) in needed.items():
+        count = getattr(data, key)
+        if (data.source == "synthetic" or count) and count < least:
+            raise ConfigError(f"data.{key}: {count} is too few; the build needs at "
+                              f"least {least} {what}")
+    needed_bytes, available = memory_needed(config), available_memory()
+    if available is not None and needed_bytes > available:
+        raise ConfigError(
+            f"data.image_size: {data.image_size} px images need at least "
+            f"{needed_bytes / 2**30:,.1f} GiB of memory (the data set and one training "
+            f"batch), and {available / 2**30:,.1f} GiB are available; lower "
+            "data.image_size, the image counts or train.batch_size")
+
+
+def memory_needed(config: Config) -> int:
+    """A lower bound of the bytes a build holds at once: the data set as uint8
+    arrays (where its counts are known) and one training batch through the first
+    convolution as float32, with its gradient."""
+    data, side = config.data, config.data.image_size
+    images = data.num_train + data.num_test + data.num_val  # 0 ("all"): unknown
+    widest = max(getattr(config.models, f.name).filters[0]
+                 for f in dataclasses.fields(ModelsConfig))
+    batch = config.train.batch_size * side * side * (3 + widest) * 4 * 2
+    return images * side * side * 3 + batch
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new process (Linux's ``MemAvailable``, else
+    the free physical pages); None where the system does not say."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None

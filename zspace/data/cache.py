@@ -2,11 +2,14 @@
 
 A cache entry is complete only once its folder has its final name: everything is
 written into a temporary sibling first and renamed in one step, so a crash or Ctrl-C
-never leaves a half-written entry that a later run could mistake for a good one.
+never leaves a half-written entry that a later run could mistake for a good one. Each
+array's sha256 is kept beside it (``sha256.json``) and checked the first time a
+process opens the entry, so damage that keeps a file's size is found too.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -17,7 +20,11 @@ import numpy as np
 
 from zspace.data.dataset import Dataset, DatasetCard
 
-_ARRAYS = ("train", "test", "train_attributes", "test_attributes")
+_ARRAYS = ("train", "test", "train_attributes", "test_attributes", "val",
+           "val_attributes")
+HASHES = "sha256.json"
+# Files whose hash this process has checked, by (path, size, modification time).
+_CHECKED: set[tuple[str, int, int]] = set()
 
 
 class DamagedEntry(Exception):
@@ -58,7 +65,10 @@ def open_entry(folder: Path) -> Dataset | None:
         }
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise DamagedEntry(f"{type(error).__name__}: {error}") from None
-    for name, count in (("train", card.num_train), ("test", card.num_test)):
+    splits = [("train", card.num_train), ("test", card.num_test)]
+    if card.num_val:
+        splits.append(("val", card.num_val))
+    for name, count in splits:
         array = arrays[name]
         expected = (count, card.image_size, card.image_size, 3)
         if array is None:
@@ -66,7 +76,39 @@ def open_entry(folder: Path) -> Dataset | None:
         if array.shape != expected:
             raise DamagedEntry(f"{name}.npy holds {array.shape}, the card says "
                                f"{expected}")
+    _check_hashes(folder)
     return Dataset(card=card, **arrays)
+
+
+def _check_hashes(folder: Path) -> None:
+    """Compare each array file with its recorded sha256, once per file and process.
+
+    Raises:
+        DamagedEntry: The record is missing or unreadable, or a file differs from it.
+    """
+    try:
+        recorded = json.loads((folder / HASHES).read_text())
+        files = [(folder / name, digest) for name, digest in recorded.items()]
+    except (OSError, ValueError, AttributeError) as error:
+        raise DamagedEntry(f"{HASHES}: {type(error).__name__}: {error}") from None
+    for file, digest in files:
+        try:
+            key = _stat_key(file)
+            if key not in _CHECKED and _sha256(file) != digest:
+                raise DamagedEntry(f"{file.name} differs from its recorded sha256")
+        except OSError as error:
+            raise DamagedEntry(f"{file.name}: {error}") from None
+        _CHECKED.add(key)
+
+
+def _stat_key(file: Path) -> tuple[str, int, int]:
+    stat = file.stat()
+    return str(file), stat.st_size, stat.st_mtime_ns
+
+
+def _sha256(file: Path) -> str:
+    with open(file, "rb") as stream:  # in chunks: a CelebA array is gigabytes
+        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def save_entry(folder: Path, dataset: Dataset) -> Dataset:
@@ -78,6 +120,8 @@ def save_entry(folder: Path, dataset: Dataset) -> Dataset:
             array = getattr(dataset, name)
             if array is not None:
                 np.save(staging / f"{name}.npy", np.ascontiguousarray(array))
+        hashes = {f.name: _sha256(f) for f in sorted(staging.glob("*.npy"))}
+        (staging / HASHES).write_text(json.dumps(hashes, indent=2))
         # The card goes last: its presence marks the entry as complete.
         (staging / "card.json").write_text(json.dumps(dataset.card.to_dict(), indent=2))
         if folder.exists():
@@ -86,6 +130,7 @@ def save_entry(folder: Path, dataset: Dataset) -> Dataset:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    _CHECKED.update(_stat_key(folder / name) for name in hashes)  # just hashed
     reopened = load_entry(folder)
     assert reopened is not None  # we have just written it
     return reopened

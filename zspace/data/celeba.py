@@ -119,23 +119,33 @@ def fingerprint(copy: CelebaCopy) -> str:
     return digest.hexdigest()[:16]
 
 
-def split(copy: CelebaCopy, config: DataConfig) -> tuple[list[str], list[str], str]:
-    """Train and test names: the official partition if present, else a seeded split.
+def split(copy: CelebaCopy,
+          config: DataConfig) -> tuple[list[str], list[str], list[str], str]:
+    """Train, test and validation names: the official partition if present, else a
+    seeded split.
 
-    With the official list, training takes partitions 0 and 1 (train and validation)
-    and testing partition 2; images missing from the list are left out.
+    With the official list, testing takes partition 2 and validation the first
+    ``num_val`` images of partition 1; training takes partition 0 and the rest of
+    partition 1. Images missing from the list are left out. Without it, a seeded
+    ``test_fraction`` share tests and a second share of that size (at most
+    ``num_val``) validates.
     """
     partition_file = copy.root / PARTITION_FILE
     if partition_file.is_file():
         partition = _read_partition(partition_file)
-        train = [n for n in copy.names if partition.get(copy.basename(n), -1) in (0, 1)]
-        test = [n for n in copy.names if partition.get(copy.basename(n), -1) == 2]
+        part = {n: partition.get(copy.basename(n), -1) for n in copy.names}
+        val = [n for n in copy.names if part[n] == 1][: config.num_val]
+        chosen = set(val)
+        train = [n for n in copy.names if part[n] in (0, 1) and n not in chosen]
+        test = [n for n in copy.names if part[n] == 2]
         how = f"official split from {PARTITION_FILE}"
     else:
         order = np.random.default_rng(config.seed).permutation(len(copy.names))
-        num_test = max(1, round(len(copy.names) * config.test_fraction))
-        test = [copy.names[i] for i in sorted(order[:num_test])]
-        train = [copy.names[i] for i in sorted(order[num_test:])]
+        share = max(1, round(len(copy.names) * config.test_fraction))
+        num_val = min(share, config.num_val)
+        test = [copy.names[i] for i in sorted(order[:share])]
+        val = [copy.names[i] for i in sorted(order[share:share + num_val])]
+        train = [copy.names[i] for i in sorted(order[share + num_val:])]
         how = f"no {PARTITION_FILE}: seeded {config.test_fraction:.0%} test split"
     train = train[: config.num_train] if config.num_train else train
     test = test[: config.num_test] if config.num_test else test
@@ -143,7 +153,7 @@ def split(copy: CelebaCopy, config: DataConfig) -> tuple[list[str], list[str], s
         raise DataError(f"the CelebA split of {copy.root} leaves "
                         f"{len(train)} training and {len(test)} test images; "
                         "both must be non-empty")
-    return train, test, how
+    return train, test, val, how
 
 
 def _read_partition(path: Path) -> dict[str, int]:
@@ -189,7 +199,7 @@ def load_celeba(config: DataConfig, progress: bool = True) -> Dataset:
         DataError: The path is not a CelebA copy, or no image could be decoded.
     """
     copy = locate(config.path)
-    train_names, test_names, how = split(copy, config)
+    train_names, test_names, val_names, how = split(copy, config)
     crop = Crop("celeba", config.crop_size, config.crop_center_y)
     train, train_kept, train_skipped = decode_many(
         copy.store, train_names, config.image_size, crop, config.workers, progress,
@@ -197,32 +207,42 @@ def load_celeba(config: DataConfig, progress: bool = True) -> Dataset:
     test, test_kept, test_skipped = decode_many(
         copy.store, test_names, config.image_size, crop, config.workers, progress,
         "celeba test")
+    val, val_kept, val_skipped = decode_many(
+        copy.store, val_names, config.image_size, crop, config.workers, progress,
+        "celeba validation")
     if not len(train) or not len(test):
         raise DataError(f"no readable CelebA images in {copy.store.path} "
                         f"({len(train_skipped) + len(test_skipped)} files skipped)")
     attribute_names: tuple[str, ...] = ()
-    train_attributes = test_attributes = None
+    train_attributes = test_attributes = val_attributes = None
     if (copy.root / ATTRIBUTE_FILE).is_file():
         attribute_names, rows = read_attributes(copy.root / ATTRIBUTE_FILE)
-        train_attributes = _attribute_matrix(copy, train_kept, rows, attribute_names)
-        test_attributes = _attribute_matrix(copy, test_kept, rows, attribute_names)
-        if train_attributes is None or test_attributes is None:
-            attribute_names, train_attributes, test_attributes = (), None, None
+        train_attributes, test_attributes, val_attributes = (
+            _attribute_matrix(copy, kept, rows, attribute_names)
+            for kept in (train_kept, test_kept, val_kept))
+        if train_attributes is None or test_attributes is None or (
+                len(val) and val_attributes is None):
+            attribute_names = ()
+            train_attributes = test_attributes = val_attributes = None
+    val = val if len(val) else None  # no split: the hash of a copy without one
+    val_attributes = val_attributes if val is not None else None
     card = DatasetCard(
         source="celeba",
         location=copy.store.path,
         num_train=len(train),
         num_test=len(test),
+        num_val=0 if val is None else len(val),
         image_size=config.image_size,
-        content_hash=content_hash(train, test),
+        content_hash=content_hash(train, test, val),
         attribute_names=attribute_names,
-        skipped=tuple(train_skipped + test_skipped),
+        skipped=tuple(train_skipped + test_skipped + val_skipped),
         preparation=(
             f"{how}; a {config.crop_size} px square, horizontally centred, centre "
             f"{config.crop_center_y} px from the top of the 178x218 image, resized to "
             f"{config.image_size} px (Lanczos)"),
     )
-    return Dataset(train, test, train_attributes, test_attributes, card)
+    return Dataset(train, test, train_attributes, test_attributes, card, val,
+                   val_attributes)
 
 
 def _attribute_matrix(copy, names, rows, attribute_names) -> np.ndarray | None:

@@ -60,6 +60,8 @@ ATTRIBUTE_NAMES: tuple[str, ...] = (
 
 #: Test images start at this index, so the test set is the same whatever num_train.
 TEST_INDEX_OFFSET = 1_000_000_000
+#: Validation images start here: a range of their own, shared with neither split.
+VAL_INDEX_OFFSET = 2_000_000_000
 
 #: Faces are drawn this many times larger than the target size, then reduced.
 SUPERSAMPLE = 4
@@ -786,12 +788,13 @@ def load_synthetic(config: DataConfig, progress: bool = True) -> Dataset:
     """Render the synthetic data set a configuration describes.
 
     Training faces have indices 0 to ``num_train - 1``; test faces start at
-    :data:`TEST_INDEX_OFFSET`, so the test set stays the same when ``num_train``
-    changes. Both are rendered in one pool of workers.
+    :data:`TEST_INDEX_OFFSET` and validation faces at :data:`VAL_INDEX_OFFSET`, so
+    each split stays the same when another's size changes. All are rendered in one
+    pool of workers.
 
     Args:
-        config: Uses ``image_size``, ``num_train``, ``num_test``, ``seed`` and
-            ``workers``.
+        config: Uses ``image_size``, ``num_train``, ``num_test``, ``num_val``,
+            ``seed`` and ``workers``.
         progress: Show a progress bar on stderr.
 
     Returns:
@@ -800,22 +803,27 @@ def load_synthetic(config: DataConfig, progress: bool = True) -> Dataset:
     indices = np.concatenate([
         np.arange(config.num_train, dtype=np.int64),
         TEST_INDEX_OFFSET + np.arange(config.num_test, dtype=np.int64),
+        VAL_INDEX_OFFSET + np.arange(config.num_val, dtype=np.int64),
     ])
     images, attributes = _render_many(indices, config.image_size, config.seed,
                                       config.workers, progress)
-    train, test = images[:config.num_train], images[config.num_train:]
+    ends = np.cumsum([config.num_train, config.num_test])
+    train, test, val = np.split(images, ends)
+    train_attributes, test_attributes, val_attributes = np.split(attributes, ends)
+    val, val_attributes = (val, val_attributes) if config.num_val else (None, None)
     card = DatasetCard(
         source="synthetic",
         location=f"procedural generator zspace.data.synthetic, seed {config.seed}",
         num_train=config.num_train,
         num_test=config.num_test,
+        num_val=config.num_val,
         image_size=config.image_size,
-        content_hash=content_hash(train, test),
+        content_hash=content_hash(train, test, val),
         attribute_names=ATTRIBUTE_NAMES,
         preparation=(f"drawn at {SUPERSAMPLE}x ({config.image_size * SUPERSAMPLE} px) "
                      f"and downsampled to {config.image_size} px with a "
                      f"{SUPERSAMPLE}x{SUPERSAMPLE} box filter"),
     )
-    return Dataset(train=train, test=test,
-                   train_attributes=attributes[:config.num_train],
-                   test_attributes=attributes[config.num_train:], card=card)
+    return Dataset(train=train, test=test, train_attributes=train_attributes,
+                   test_attributes=test_attributes, card=card, val=val,
+                   val_attributes=val_attributes)

@@ -22,9 +22,15 @@ import keras
 import numpy as np
 from tqdm.auto import tqdm
 
+from zspace.errors import FileSystemFailure
+from zspace.models import stopping
+from zspace.models.stopping import StoppingRule
+
 log = logging.getLogger(__name__)
 
 RECORD = "latest.json"
+# Room kept free beyond a checkpoint's own size: the history record and headroom.
+CHECKPOINT_MARGIN = 16 * 2**20
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
@@ -35,13 +41,17 @@ class EpochCheckpoint(keras.callbacks.Callback):
         history: Per-epoch lists of what came before (a resumed run's history);
             appended to in place.
         enabled: False on non-chief workers, which only keep the history.
+        rule: Where given, the stopping rule's reading of each epoch is added to
+            the history (``stopping.record``) before it is saved.
     """
 
-    def __init__(self, folder: Path, history: dict[str, list], enabled: bool = True):
+    def __init__(self, folder: Path, history: dict[str, list], enabled: bool = True,
+                 rule: StoppingRule | None = None):
         super().__init__()
         self.folder = Path(folder)
         self.history = history
         self.enabled = enabled
+        self.rule = rule
         self._started = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -52,17 +62,46 @@ class EpochCheckpoint(keras.callbacks.Callback):
         logs["epoch_seconds"] = time.perf_counter() - self._started
         for name, value in logs.items():
             self.history.setdefault(name, []).append(_number(value))
+        if self.rule is not None:
+            stopping.record(self.history, self.rule)
         if not self.enabled:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
         weights = f"epoch-{epoch + 1:04d}.weights.h5"
-        self.model.save_weights(self.folder / weights)
-        record = {"epochs_done": epoch + 1, "weights": weights, "history": self.history}
-        _write_json_atomically(self.folder / RECORD, record)
+        self._check_free_space()
+        try:
+            self.model.save_weights(self.folder / weights)
+            record = {"epochs_done": epoch + 1, "weights": weights,
+                      "history": self.history}
+            _write_json_atomically(self.folder / RECORD, record)
+        except OSError as error:  # the last whole epoch stays the one to resume
+            (self.folder / weights).unlink(missing_ok=True)
+            raise FileSystemFailure(
+                f"{self.folder}: saving epoch {epoch + 1}'s checkpoint failed: "
+                f"{error}") from error
         # Only now is the previous epoch's file unreferenced.
         for old in self.folder.glob("epoch-*.weights.h5"):
             if old.name != weights:
                 old.unlink(missing_ok=True)
+
+    def _check_free_space(self) -> None:
+        """Refuse to write an epoch where it cannot fit: HDF5 writing into a full
+        disk can crash the process (a segfault) instead of raising.
+
+        Raises:
+            FileSystemFailure: Less room than one more checkpoint needs.
+        """
+        previous = [p.stat().st_size for p in self.folder.glob("epoch-*.weights.h5")]
+        # The new file is written before the old one goes. Before the first epoch,
+        # a guess: the weights and Adam's two moments, as float32.
+        needed = (max(previous) if previous else 12 * self.model.count_params())
+        needed += CHECKPOINT_MARGIN
+        free = shutil.disk_usage(self.folder).free
+        if free < needed:
+            raise FileSystemFailure(
+                f"{self.folder}: the disk is full: a checkpoint needs about "
+                f"{needed / 2**20:,.0f} MiB, {free / 2**20:,.0f} MiB are free; free "
+                "some space and build again (training resumes from the last epoch)")
 
 
 def restore(model: keras.Model, folder: Path) -> tuple[int, dict[str, list]]:
@@ -94,75 +133,30 @@ def restore(model: keras.Model, folder: Path) -> tuple[int, dict[str, list]]:
         return 0, {}
 
 
-def monitored(history: dict[str, list]) -> str:
-    """The held-out quantity the stopping rule reads from a run's ``history``.
-
-    For the AE and the VAE it is the held-out squared error per pixel, ``val_mse``,
-    whose floor is 0: its relative fall is the share of what a model could still
-    gain that it did gain. Their BCE loss sits on a floor of thousands (the pixels'
-    entropy, ``convergence.bce_floor``), so its relative fall is tiny long before
-    the images stop improving. The judge has no such metric and reads its loss.
-    """
-    for name in ("val_mse", "val_total_loss", "val_loss"):
-        if name in history:
-            return name
-    return "val_loss"
-
-
-def held_out_converged(losses: list[float], window: float, improvement: float,
-                       min_epochs: int) -> bool:
-    """Whether the last ``window`` share of the epochs improved ``losses`` too little.
-
-    After ``n`` epochs the rule compares the held-out value of epoch ``n`` with that
-    of epoch ``n - max(1, round(window * n))``: training has converged when the
-    relative improvement between the two is below ``improvement``. Read on a
-    quantity whose floor is 0 (:func:`monitored`), that is the share of the
-    remaining error the window removed.
-
-    Args:
-        losses: Held-out loss per epoch so far.
-        window: Share of the epochs to look back over (0.2: the last fifth).
-        improvement: Smallest relative improvement that keeps training going.
-        min_epochs: Never converged before this many epochs.
-
-    Returns:
-        True where training should stop after the last epoch in ``losses``.
-    """
-    n = len(losses)
-    if improvement <= 0 or n < max(min_epochs, 2):
-        return False
-    before = losses[n - 1 - max(1, round(window * n))]
-    return (before - losses[-1]) / abs(before) < improvement
-
-
 class HeldOutStop(keras.callbacks.Callback):
-    """Stops ``fit`` once :func:`held_out_converged` holds for the held-out loss.
+    """Stops ``fit`` once the stopping rule says so (:mod:`zspace.models.stopping`).
 
     Reads the run's history (a resumed run's earlier epochs included), so a run
     killed and resumed stops after the same epoch as an uninterrupted one.
 
     Args:
-        history: Per-epoch lists, filled by :class:`EpochCheckpoint` (listed first).
-        window: Share of the epochs to look back over.
-        improvement: Smallest relative improvement that keeps training going.
-        min_epochs: Never stop before this many epochs.
+        history: Per-epoch lists, filled by :class:`EpochCheckpoint` (listed first),
+            which also records the rule's reading in them.
+        rule: The stopping rule.
     """
 
-    def __init__(self, history: dict[str, list], window: float, improvement: float,
-                 min_epochs: int):
+    def __init__(self, history: dict[str, list], rule: StoppingRule):
         super().__init__()
         self.history = history
-        self.window, self.improvement = window, improvement
-        self.min_epochs = min_epochs
+        self.rule = rule
 
     def on_epoch_end(self, epoch, logs=None):
-        name = monitored(self.history)
-        losses = self.history.get(name, [])
-        if held_out_converged(losses, self.window, self.improvement,
-                              self.min_epochs):
-            log.info("held-out %s improved by less than %.1f %% over the last "
-                     "%.0f %% of %d epochs: stopping", name, 100 * self.improvement,
-                     100 * self.window, len(losses))
+        reading = self.rule.read(self.history)
+        if reading.stop:
+            log.info("held-out %s improved by %.1f %% over the last %d of %d epochs "
+                     "(less than %.1f %%): stopping", reading.monitored,
+                     100 * reading.gain, reading.window, reading.epochs,
+                     100 * self.rule.improvement)
             self.model.stop_training = True
 
 

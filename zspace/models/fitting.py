@@ -1,34 +1,44 @@
 """The training loop proper: what ``fit`` is given, epoch by epoch.
 
-Everything here shapes the trained weights, so this module is part of the model-code
-digest of the artifact key (``keys.WEIGHT_CODE``); the bookkeeping around it (caches,
-published weights, messages) lives in ``training.py`` and is not.
+Everything here shapes the trained weights (``keys.WEIGHT_CODE``: a change to what it
+computes bumps ``keys.TRAINING_SEMANTICS``); the bookkeeping around it (caches,
+published weights, messages) lives in ``training.py``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from zspace.config import TrainConfig
 from zspace.data.dataset import Dataset
 from zspace.models import judge
-from zspace.models.callbacks import (
-    EpochCheckpoint,
-    HeldOutStop,
-    Progress,
-    held_out_converged,
-    monitored,
-)
+from zspace.models.callbacks import EpochCheckpoint, HeldOutStop, Progress
 from zspace.models.inputs import evaluation_batches, steps_per_epoch, training_batches
+from zspace.models.stopping import StoppingRule
+
+log = logging.getLogger(__name__)
 
 
 def converged(history: dict[str, list], train_config: TrainConfig) -> bool:
     """Whether a (restored) history already meets the held-out stopping rule."""
-    return held_out_converged(history.get(monitored(history), []), train_config.stop_window,
-                              train_config.stop_improvement, train_config.min_epochs)
+    return StoppingRule.of(train_config).read(history).stop
+
+
+def held_out(dataset: Dataset) -> tuple[str, np.ndarray, np.ndarray | None]:
+    """The images the stopping rule reads: the validation split, or the test split
+    of a data set without one (``data.num_val = 0``, as before the split existed).
+
+    Returns:
+        ``(split name, images, attributes)``.
+    """
+    if dataset.val is not None and len(dataset.val):
+        return "val", dataset.val, dataset.val_attributes
+    return "test", dataset.test, dataset.test_attributes
 
 
 def fit(model: keras.Model, name: str, spec: dict, dataset: Dataset,
@@ -41,7 +51,7 @@ def fit(model: keras.Model, name: str, spec: dict, dataset: Dataset,
         model: The compiled model (restored to ``first_epoch`` where resuming).
         name: The model's name (progress bar).
         spec: Its key spec (the judge's task).
-        dataset: The data set; its test split is the held-out set.
+        dataset: The data set; its held-out set is :func:`held_out`'s.
         train_config: Batch size, seed and the stopping rule.
         first_epoch: Epochs already done.
         num_epochs: The most epochs in all.
@@ -50,24 +60,28 @@ def fit(model: keras.Model, name: str, spec: dict, dataset: Dataset,
         progress: Show a progress bar.
         callbacks: Extra Keras callbacks (after the checkpoint).
     """
-    targets, extra, test_extra = judge.training_targets(spec.get("task"), dataset)
+    split, images, attributes = held_out(dataset)
+    if split == "test" and len(images):
+        log.warning("%s: no validation split (data.num_val = 0): the stopping rule "
+                    "reads the test images", name)
+    targets, extra, held_out_extra = judge.training_targets(
+        spec.get("task"), dataset, attributes)
     batch = train_config.batch_size
     steps = steps_per_epoch(len(dataset.train), batch)
     train_data = training_batches(dataset.train, batch, train_config.seed,
                                   first_epoch, num_epochs, targets, extra)
-    test_data = evaluation_batches(dataset.test, batch, targets, test_extra)
-    stop = []
-    if len(dataset.test) and train_config.stop_improvement > 0:
-        stop = [HeldOutStop(history, train_config.stop_window,
-                            train_config.stop_improvement, train_config.min_epochs)]
+    held_out_data = evaluation_batches(images, batch, targets, held_out_extra)
+    rule = StoppingRule.of(train_config)
+    stop = [HeldOutStop(history, rule)] if len(images) and rule.active else []
     model.fit(
         train_data,
         epochs=num_epochs,
         initial_epoch=first_epoch,
         steps_per_epoch=steps,
-        validation_data=test_data if len(dataset.test) else None,
+        validation_data=held_out_data if len(images) else None,
         callbacks=[
-            EpochCheckpoint(work / "checkpoint", history),
+            EpochCheckpoint(work / "checkpoint", history,
+                            rule=rule if len(images) else None),
             *stop,
             Progress(name, steps * num_epochs, steps * first_epoch, progress),
             *callbacks,

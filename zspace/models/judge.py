@@ -146,21 +146,26 @@ def compile_judge(judge: keras.Model, task: str,
         )
 
 
-def training_targets(task: str | None, dataset: Dataset):
+def training_targets(task: str | None, dataset: Dataset,
+                     held_out: np.ndarray | None = None):
     """The batch map and extra arrays that turn image batches into judge examples.
 
     Args:
         task: ``attributes``, ``rotation``, or None (an AE/VAE: images alone).
         dataset: The data set.
+        held_out: The attributes of the held-out images the stopping rule reads
+            (default: the test split's).
 
     Returns:
-        ``(targets, train_extra, test_extra)`` for ``inputs.training_batches``.
+        ``(targets, train_extra, held_out_extra)`` for ``inputs.training_batches``
+        and ``inputs.evaluation_batches``.
     """
     if task == "attributes":
         train, test = attributes(dataset)
+        held_out = test if held_out is None else held_out
         mean, std = attribute_scaling(train)
         return (attribute_targets, standardised(train, mean, std),
-                standardised(test, mean, std))
+                standardised(held_out, mean, std))
     if task == "rotation":
         return rotation_targets, None, None
     return None, None, None

@@ -1,12 +1,13 @@
 """Artifact keys, computed without TensorFlow.
 
-A key hashes everything that changes a model's trained weights: its configuration
-(with the epochs resolved), the training configuration, the image shape, the data
-set's content hash (and for the judge its task and attribute names), the source of
-the modules of ``zspace.models`` that shape the weights (``WEIGHT_CODE``) and the
-Keras version. It is computed from the dataset *card*
-alone, so ``status`` and a no-op build can find artifacts without loading images or
-importing TensorFlow.
+A key covers what decides a model's numbers: its configuration (with the epochs
+resolved), the training configuration, the image shape, the data set's content hash
+(and for the judge its task and attribute names), the Keras version and
+:data:`TRAINING_SEMANTICS`. It never covers the bytes of the code, the device or the
+speed options: a comment or a moved helper keeps every published model, and the
+options (the same arithmetic in another order) are recorded in the manifest instead.
+It is computed from the dataset *card* alone, so ``status`` and a no-op build can
+find artifacts without loading images or importing TensorFlow.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from zspace.config import (
 )
 from zspace.data.dataset import DatasetCard
 from zspace.errors import ModelError
-from zspace.versioning import code_digest
 
 MODEL_NAMES = ("ae", "vae", "wide_ae")
 # Between a model's name and an extra training seed in a variant's name.
@@ -37,15 +37,19 @@ MODEL_NAMES = ("ae", "vae", "wide_ae")
 # (``SEED_MARK``) or a sweep point (``vae@kl_factor=0.5``).
 VARIANT_MARK = "@"
 SEED_MARK = "@seed="
-# The modules whose code decides what training produces: layers, architectures,
-# losses, the input pipeline, seeding and the training loop. Caching, publishing and
-# messages live elsewhere, so changing them keeps every published model's key.
+# The version of what training computes. Bump it when a change moves the numbers
+# that training produces from a given configuration and data set: a layer, a loss,
+# the input pipeline's order, seeding, the optimizer, the stopping rule's arithmetic.
+# The golden trainings (zspace/models/golden.py, tests/test_golden.py) catch such a
+# change and name this constant; a comment, a docstring or a moved helper passes them.
+# 1: the rule and splits of the models published before keys had a version.
+TRAINING_SEMANTICS = 1
+# The modules whose code decides what training produces (layers, architectures,
+# losses, the input pipeline, seeding, the training loop): no longer hashed, listed
+# for the golden test, which checks that cosmetic edits to them keep the numbers.
 WEIGHT_CODE = tuple(f"zspace/models/{module}.py" for module in (
     "architecture", "autoencoders", "callbacks", "factory", "fitting", "inputs",
     "judge", "layers", "runtime"))
-# Speed-ups (``config.speed``, on by default): keyed only where one is on, so the
-# keys of models trained without them stay as they were.
-SPEED_CODE = ("zspace/models/speed.py", "zspace/models/bn_leaky_relu.cc")
 JUDGE = "judge"
 
 
@@ -76,7 +80,8 @@ class ModelVariant:
         name: The stage's, the artifact's and the published file's name (``vae``).
         model_config: Its ``ModelConfig``, or the ``JudgeConfig``.
         train_config: How it is trained.
-        speed: The speed options (applied only where :func:`uses_speed`).
+        speed: The speed options (applied only where :func:`uses_speed`); not
+            part of the key.
     """
 
     name: str
@@ -86,8 +91,7 @@ class ModelVariant:
 
     def spec(self, card: DatasetCard) -> dict:
         """The spec its key digests, for the data set of ``card``."""
-        return model_spec(self.name, self.model_config, self.train_config, card,
-                          self.speed)
+        return model_spec(self.name, self.model_config, self.train_config, card)
 
 
 def variants(name: str, config: Config) -> list[ModelVariant]:
@@ -183,8 +187,7 @@ def judge_task(card: DatasetCard) -> str:
 
 
 def model_spec(name: str, model_config: ModelConfig | JudgeConfig,
-               train_config: TrainConfig, card: DatasetCard,
-               speed: SpeedConfig | None = None) -> dict:
+               train_config: TrainConfig, card: DatasetCard) -> dict:
     """The JSON-ready description a model's key is the digest of.
 
     Args:
@@ -192,9 +195,6 @@ def model_spec(name: str, model_config: ModelConfig | JudgeConfig,
         model_config: Its ``ModelConfig``, or the ``JudgeConfig``.
         train_config: The training configuration.
         card: The data set's card.
-        speed: The speed options (``config.speed``). Only where one is on (and the
-            model is not the judge, which ignores them) does the spec gain a
-            ``speed`` entry: the options and the digest of their code.
 
     Returns:
         A dict, stored as the artifact's ``config.json`` (plus the key).
@@ -206,7 +206,7 @@ def model_spec(name: str, model_config: ModelConfig | JudgeConfig,
         "train": {**dataclasses.asdict(train_config), "num_epochs": epochs},
         "image_size": card.image_size,
         "dataset": card.content_hash,
-        "code": code_digest(*WEIGHT_CODE),
+        "semantics": TRAINING_SEMANTICS,
         "keras": _version("keras"),
     }
     if isinstance(model_config, JudgeConfig):
@@ -215,8 +215,6 @@ def model_spec(name: str, model_config: ModelConfig | JudgeConfig,
     if model_config.pretrained:
         path = Path(model_config.pretrained).expanduser()
         spec["pretrained"] = file_digest(path) if path.is_file() else "missing"
-    if uses_speed(model_config, speed):
-        spec["speed"] = {**dataclasses.asdict(speed), "code": code_digest(*SPEED_CODE)}
     return spec
 
 

@@ -7,7 +7,7 @@ A profile's published models live in ``models/<profile>/``, two files per model:
   little-endian, concatenated; floating-point variables stored as float16 (weights
   only: no optimizer state);
 - ``<name>.json``: the manifest: the model's key and the spec it digests (config,
-  data set hash, model-code digest, Keras version), the data cache key, epochs,
+  data set hash, training semantics, Keras version), the data cache key, epochs,
   final training and held-out losses, the per-epoch history, training time and
   machine, the layout of the weights file and its sha256.
 
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zspace import paths
+from zspace import ownership, paths
 from zspace.config import Config
 from zspace.models.keys import file_digest
 
@@ -67,7 +67,7 @@ def folder_for(config: Config) -> Path:
     """``models/<profile>/``: in the repository, or under ``build.models_dir``."""
     root = (Path(config.build.models_dir).expanduser() if config.build.models_dir
             else paths.PUBLISHED_MODELS)
-    return root / config.name
+    return paths.inside(root, config.name)
 
 
 def find(folder: Path, name: str, spec: dict, key: str) -> Published | None:
@@ -108,11 +108,15 @@ def find(folder: Path, name: str, spec: dict, key: str) -> Published | None:
 
 
 def changed_parts(old: dict, new: dict, prefix: str = "") -> list[str]:
-    """Dotted names of the values that differ between two specs.
+    """What differs between two specs, in words: dotted names of the changed values,
+    with both values where they are short (``training semantics 1 -> 2``,
+    ``model.kl_factor 5.0 -> 2.0``).
 
-    Names the model-code digest ``code`` as "model code" and ``dataset`` as "data".
+    Names ``semantics`` "training semantics", ``dataset`` "data" and ``keras`` "Keras
+    version"; a spec of the keys that hashed code bytes has ``code`` ("model code").
     """
-    labels = {"code": "model code", "dataset": "data", "keras": "Keras version"}
+    labels = {"code": "model code", "dataset": "data", "keras": "Keras version",
+              "semantics": "training semantics"}
     # A spec made here holds tuples where one read from JSON holds lists.
     old, new = (json.loads(json.dumps(spec, default=str)) for spec in (old, new))
     changed = []
@@ -122,10 +126,21 @@ def changed_parts(old: dict, new: dict, prefix: str = "") -> list[str]:
             continue
         if isinstance(a, dict) and isinstance(b, dict):
             changed += changed_parts(a, b, f"{prefix}{part}.")
-        else:
-            changed.append(labels.get(part, f"{prefix}{part}") if not prefix
-                           else f"{prefix}{part}")
+            continue
+        name = f"{prefix}{part}" if prefix else labels.get(part, part)
+        if part not in ("dataset", "code") and _short(a) and _short(b):
+            name += f" {_shown(a)} -> {_shown(b)}"
+        changed.append(name)
     return changed
+
+
+def _short(value: Any) -> bool:
+    return value is None or (not isinstance(value, dict | list)
+                             and len(str(value)) <= 24)
+
+
+def _shown(value: Any) -> str:
+    return "none" if value is None else str(value)
 
 
 def load_into(model: keras.Model, found: Published) -> None:
@@ -190,7 +205,12 @@ def write(folder: Path, name: str, model: keras.Model, manifest: dict) -> Path:
 
 
 def swap_folder(staging: Path, target: Path) -> None:
-    """Replace ``target`` by the complete ``staging`` folder (the old one goes last)."""
+    """Replace ``target`` by the complete ``staging`` folder (the old one goes last).
+
+    Raises:
+        ForeignFolder: ``target`` holds anything but published models' files.
+    """
+    ownership.check_published(target)
     old = target.with_name(f".{target.name}.old")
     shutil.rmtree(old, ignore_errors=True)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from zspace import paths
+from zspace import ownership, paths
 from zspace.config import Config
 from zspace.data.dataset import Dataset
 from zspace.errors import ModelError
 from zspace.models import keys, published
-from zspace.models.callbacks import held_out_converged, monitored
+from zspace.models.stopping import StoppingRule
 
 # The repository carries every profile's weights, the seeds' and the sweep points'
 # included; past this, publishing refuses.
@@ -47,11 +47,14 @@ def publish_models(config: Config, dataset: Dataset, build_root: Path | None = N
 
     Raises:
         ModelError: The weights would exceed ``MAX_BYTES`` together.
+        ForeignFolder: ``models/<profile>/`` holds files that are not published
+            models'.
     """
     from zspace.data import cache_key
     from zspace.models.training import train_or_load_named
 
     folder = published.folder_for(config)
+    ownership.check_published(folder)  # before training: the swap replaces it whole
     staging = folder.with_name(f".{folder.name}.staging")
     shutil.rmtree(staging, ignore_errors=True)
     names = [variant.name for variant in keys.all_variants(config)]
@@ -98,10 +101,11 @@ def _manifest(trained, config: Config, data_key: str, dataset: Dataset,
         "stopping_rule": {**{f.name: getattr(config.train, f.name)
                              for f in dataclasses.fields(config.train)
                              if f.name in ("stop_improvement", "stop_window",
-                                           "min_epochs")},
+                                           "stop_smoothing", "min_epochs")},
                           **last_window(history, config.train)},
         "final": {metric: values[-1] for metric, values in sorted(history.items())
-                  if values and metric != "epoch_seconds"},
+                  if values and values[-1] is not None
+                  and metric != "epoch_seconds"},
         "history": history,
         "seconds": trained.seconds,
         "meta": {**meta, "machine": meta.get("machine") or published.machine()},
@@ -140,14 +144,6 @@ def _outputs(model, images: np.ndarray) -> np.ndarray:
 def last_window(history: dict[str, list], train_config) -> dict:
     """What the stopping rule read at the last epoch: the held-out quantity, the
     share of it the last window removed, and whether that ended training."""
-    name = monitored(history)
-    values = history.get(name, [])
-    n = len(values)
-    if n < 2:
-        return {"monitored": name, "last_window_gain": None, "converged": False}
-    before = values[n - 1 - max(1, round(train_config.stop_window * n))]
-    return {"monitored": name,
-            "last_window_gain": float((before - values[-1]) / abs(before)),
-            "converged": held_out_converged(values, train_config.stop_window,
-                                            train_config.stop_improvement,
-                                            train_config.min_epochs)}
+    reading = StoppingRule.of(train_config).read(history)
+    return {"monitored": reading.monitored, "last_window_gain": reading.gain,
+            "window_epochs": reading.window, "converged": reading.stop}

@@ -25,8 +25,8 @@ from zspace.models import keys
 from zspace.models.sources import CACHED, Source, source_of
 from zspace.pipeline import notebooks as nb
 from zspace.pipeline.state import BuildState, StageKey, describe_change
-from zspace.site.publish import report_key_parts
-from zspace.versioning import code_digest
+from zspace.site.publish import published_damage, report_key_parts
+from zspace.versioning import code_digest, meaning_digest
 
 FRESH = "fresh"
 REPORT_STAGE = "report"
@@ -178,9 +178,9 @@ class Plan:
             members = keys.sweep_variants(sweep, self.config)
             stale = [p.label for p, v in zip(sweep.points, members, strict=True)
                      if not by_name[v.name].fresh]
-            points = ", ".join(p.label for p in sweep.points)
+            points = _few([p.label for p in sweep.points])
             state = FRESH if not stale else (
-                f"stale: {len(stale)} of {len(members)} points ({', '.join(stale)})")
+                f"stale: {len(stale)} of {len(members)} points ({_few(stale)})")
             rows.append((f"sweep {sweep.name} ({sweep.model} at {points})", state))
         return rows
 
@@ -202,6 +202,14 @@ class Plan:
             "sweeps": sweep_inputs(self.config, stage.spec),
             "figures": stage.spec.figures,
         }
+
+
+def _few(labels: list[str], limit: int = 4) -> str:
+    """``labels`` joined by commas; past ``limit``, the first two, "..." and the
+    last, so a row of ``status`` stays one readable line whatever the sweep."""
+    if len(labels) > limit:
+        labels = [*labels[:2], "...", labels[-1]]
+    return ", ".join(labels)
 
 
 def sweep_inputs(config: Config, spec: nb.NotebookSpec) -> dict[str, Any]:
@@ -257,7 +265,7 @@ def make_plan(config: Config, build_root: Path | None = None, *,
     model_stages = tuple(model_stage(variant, data, build_root, config, retrain)
                          for variant in _variants(config, specs, models))
     by_name = {stage.variant.name: stage for stage in model_stages}
-    code = code_digest(*notebook_code())
+    code = meaning_digest(*notebook_code())
     notebook_stages = tuple(
         _notebook_stage(spec, config, data, by_name, code, state, build_root)
         for spec in specs)
@@ -265,8 +273,11 @@ def make_plan(config: Config, build_root: Path | None = None, *,
         templates_dir(config), {s.spec.name: s.key.digest for s in notebook_stages},
         config.build.publish))
     site = paths.profile_dir(build_root, config.name) / "site"
-    report = ReportStage(report_key, stage_state(state, REPORT_STAGE, report_key,
-                                                 site.is_dir()))
+    report_state = stage_state(state, REPORT_STAGE, report_key, site.is_dir())
+    if report_state == FRESH:  # fresh means present and whole, file by file
+        damage = published_damage(site.parent)
+        report_state = f"stale: {damage}" if damage else FRESH
+    report = ReportStage(report_key, report_state)
     return Plan(config, build_root, data, model_stages, notebook_stages, report)
 
 
@@ -346,12 +357,13 @@ def model_stage(variant: keys.ModelVariant, data: DataStage, build_root: Path,
 def notebook_key(spec: nb.NotebookSpec, parameters: dict[str, Any],
                  dataset_hash: str, model_keys: dict[str, str], threads: int,
                  code: str | None = None) -> StageKey:
-    """A notebook's stage key: its source, the library code, its parameters, the
-    kernels' thread count and the keys of its inputs (``model_keys``: those of the
-    variants it loads, :func:`notebook_variants`)."""
+    """A notebook's stage key: its source, the library code (its meaning: comments
+    and docstrings do not count), its parameters, the kernels' thread count and the
+    keys of its inputs (``model_keys``: those of the variants it loads,
+    :func:`notebook_variants`)."""
     return StageKey({
         "notebook": code_digest(spec.path),
-        "code": code if code is not None else code_digest(*notebook_code()),
+        "code": code if code is not None else meaning_digest(*notebook_code()),
         "parameters": parameters,
         "threads": threads,
         "inputs": {"dataset": dataset_hash,
