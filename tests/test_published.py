@@ -148,3 +148,29 @@ def test_retrain_ignores_cache_and_published_weights(released):
                                   progress=False, retrain=True)
     assert not trained.loaded_from_cache
     assert trained.key == next(m["key"] for m in manifests if m["name"] == "ae")
+
+
+def test_changed_parts_name_the_change_in_words():
+    old = {"semantics": 1, "dataset": "a" * 64, "model": {"kl_factor": 5.0},
+           "keras": "3.10.0"}
+    new = {"semantics": 2, "dataset": "b" * 64, "model": {"kl_factor": 2.0},
+           "keras": "3.10.0"}
+    assert published.changed_parts(old, new) == [
+        "data", "model.kl_factor 5.0 -> 2.0", "training semantics 1 -> 2"]
+
+
+def test_publish_makes_or_loads_each_model_once(released, monkeypatch):
+    from zspace.models import training
+
+    config, dataset, manifests, tmp_path = released
+    made = []
+    real = training._make
+
+    def counting(job, *args, **kwargs):
+        made.append(job.name)
+        return real(job, *args, **kwargs)
+
+    monkeypatch.setattr(training, "_make", counting)
+    again = publish_models(config, dataset, tmp_path / "trainer", progress=False)
+    assert sorted(made) == sorted(NAMES)
+    assert [m["key"] for m in again] == [m["key"] for m in manifests]

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from zspace import ownership, paths
+from zspace import ownership
 from zspace.config import Config
 from zspace.data.dataset import Dataset
 from zspace.errors import ModelError
@@ -34,7 +34,8 @@ CHECK_IMAGES = 1000
 
 def publish_models(config: Config, dataset: Dataset, build_root: Path | None = None,
                    progress: bool = True) -> list[dict[str, Any]]:
-    """Train or load every model of ``config`` and publish its weights.
+    """Make every model of ``config`` as the plan says (load or train each once) and
+    publish its weights.
 
     Args:
         config: The whole configuration; its ``name`` names the folder.
@@ -51,16 +52,20 @@ def publish_models(config: Config, dataset: Dataset, build_root: Path | None = N
             models'.
     """
     from zspace.data import cache_key
-    from zspace.models.training import train_or_load_named
+    from zspace.models.training import cache_rounded, make_model
+    from zspace.pipeline.plan import make_plan
 
     folder = published.folder_for(config)
     ownership.check_published(folder)  # before training: the swap replaces it whole
     staging = folder.with_name(f".{folder.name}.staging")
     shutil.rmtree(staging, ignore_errors=True)
     names = [variant.name for variant in keys.all_variants(config)]
-    manifests, total = [], 0
+    plan = make_plan(config, build_root, models=names, card=dataset.card)
+    stages = {stage.variant.name: stage for stage in plan.models}
+    made, manifests, total = [], [], 0
     for name in names:
-        trained = train_or_load_named(name, config, dataset, build_root, progress)
+        trained = make_model(stages[name], dataset, build_root, progress,
+                             published_dir=folder)
         check = _float16_check(trained.model, dataset)
         earlier = folder / f"{name}.json"
         if trained.meta.get("published") and earlier.is_file():
@@ -70,16 +75,15 @@ def publish_models(config: Config, dataset: Dataset, build_root: Path | None = N
         written = published.write(staging, name, trained.model, manifest)
         total += (staging / f"{name}.weights.bin").stat().st_size
         manifests.append({**manifest, "manifest": str(folder / written.name)})
+        made.append(trained)
     if total > MAX_BYTES:
         shutil.rmtree(staging, ignore_errors=True)
         raise ModelError(f"the published weights of {config.name!r} would take "
                          f"{total / 2**20:.1f} MiB, more than the "
                          f"{MAX_BYTES / 2**20:.0f} MiB the repository allows")
     published.swap_folder(staging, folder)
-    for name in names:  # the cache now holds the float32 originals: load anew
-        key = next(m["key"] for m in manifests if m["name"] == name)
-        shutil.rmtree(paths.model_artifact(build_root, name, key))
-        train_or_load_named(name, config, dataset, build_root, progress)
+    for trained in made:  # the cache held the float32 originals
+        cache_rounded(trained, dataset, folder / f"{trained.name}.weights.bin")
     return manifests
 
 

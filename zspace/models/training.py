@@ -8,7 +8,9 @@ run) and published as a new artifact.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import platform
@@ -25,11 +27,20 @@ import tensorflow as tf
 from zspace import paths
 from zspace.config import Config, JudgeConfig, ModelConfig, SpeedConfig, TrainConfig
 from zspace.data.dataset import Dataset
-from zspace.errors import TrainingError
-from zspace.models import artifacts, fitting, keys, published, runtime, sources
+from zspace.errors import ModelError, TrainingError
+from zspace.models import (
+    artifacts,
+    devices,
+    fitting,
+    keys,
+    published,
+    runtime,
+    sources,
+)
 from zspace.models.callbacks import restore
-from zspace.models.factory import build_model, compiled_model
+from zspace.models.factory import applied_speed, build_model, compiled_model
 from zspace.models.guard import LossGuard
+from zspace.pipeline import lock
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +59,8 @@ class TrainedModel:
         loaded_from_cache: True where no training ran in this call.
         seconds: Time the training took, summed over epochs (also when loaded).
         config: The resolved configuration the key was made from.
-        meta: Training record: epochs, resumed epoch, devices, versions.
+        meta: Training record: epochs, resumed epoch, devices, the device kind
+            and the speed options applied there, versions.
     """
 
     name: str
@@ -164,18 +176,64 @@ def train_or_load(
         ModelError: A configured pretrained file is missing, unreadable or of another
             architecture.
         TrainingError: The loss became non-finite or exploded; nothing is cached.
+        BuildBusy: Another process (a profile sharing the build root) is making
+            the model under the same key; its checkpoint is left alone.
     """
     variant = keys.ModelVariant(name, model_config, train_config, speed)
     job = _Job.of(variant, dataset, build_root)
+    source = sources.source_of(variant, job.spec, job.key, build_root, published_dir,
+                               retrain)
+    return _make(job, source, published_dir, progress, retrain, callbacks)
+
+
+def make_model(stage, dataset: Dataset, build_root: Path | None = None,
+               progress: bool = True, retrain: bool = False,
+               published_dir: Path | None = None) -> TrainedModel:
+    """Make the model of one of the plan's model stages, as the plan decided.
+
+    The stage carries the variant, its key spec, key, artifact folder and source
+    (``zspace.pipeline.plan.ModelStage``): nothing is looked up or decided again,
+    unless what the plan found fails on the way (a cached artifact that will not
+    load, published weights that will not fit).
+
+    Args:
+        stage: The plan's ``ModelStage`` (made once the data set was known).
+        dataset: The data set the plan was made for.
+        build_root: The build folder.
+        progress: Show a progress bar while training.
+        retrain: The plan was made with ``retrain``: drop the cache and checkpoint.
+        published_dir: ``models/<profile>/``, where the plan looked.
+
+    Raises:
+        ModelError: The plan was made before the data set was known, or for
+            another data set.
+    """
+    if stage.key is None or stage.spec is None:
+        raise ModelError(f"{stage.name}: planned before the data set was prepared")
+    if stage.spec["dataset"] != dataset.card.content_hash:
+        raise ModelError(f"{stage.name}: planned for data set "
+                         f"{stage.spec['dataset'][:12]}, given "
+                         f"{dataset.card.content_hash[:12]}")
+    job = _Job(stage.variant, stage.spec, stage.key, stage.folder, dataset,
+               build_root)
+    return _make(job, stage.source, published_dir, progress, retrain, ())
+
+
+def _make(job: _Job, source: sources.Source, published_dir: Path | None,
+          progress: bool, retrain: bool,
+          callbacks: Sequence[keras.callbacks.Callback]) -> TrainedModel:
+    """Make ``job``'s model from ``source``, falling back as the source order says
+    where what was found fails on the way."""
+    variant, name, build_root = job.variant, job.name, job.build_root
     if retrain:
-        for folder in (job.final, job.partial):
-            shutil.rmtree(folder, ignore_errors=True)
+        with _key_lock(job):  # never another process's checkpoint in flight
+            for folder in (job.final, job.partial):
+                shutil.rmtree(folder, ignore_errors=True)
 
     def decide() -> sources.Source:
         return sources.source_of(variant, job.spec, job.key, build_root,
                                  published_dir, retrain)
 
-    source = decide()
     if source.kind == sources.CACHED:
         cached = _read_cached(job)
         if cached is not None:
@@ -197,6 +255,28 @@ def train_or_load(
     if source.kind == sources.PRETRAINED:
         return _adopt(job)
     return _train(job, progress, callbacks)
+
+
+def cache_rounded(trained: TrainedModel, dataset: Dataset,
+                  published_weights: Path) -> TrainedModel:
+    """Replace ``trained``'s cached artifact by its model as it is now: rounded to
+    the float16 that ``published_weights`` holds, so this machine's next build uses
+    exactly what a fresh clone loads, without loading the file again.
+
+    Returns:
+        The model as cached.
+    """
+    documents = {"config": trained.config, "history": trained.history,
+                 "dataset": dataset.card.to_dict(),
+                 "meta": {**trained.meta, "published": str(published_weights)}}
+    partial = paths.partial(trained.path)
+    with lock.key_lock(partial, trained.name):
+        shutil.rmtree(partial, ignore_errors=True)
+        artifacts.write_artifact(partial, trained.model, documents)
+        shutil.rmtree(trained.path, ignore_errors=True)
+        artifacts.publish(partial, trained.path)
+    return TrainedModel.from_documents(trained.name, trained.model, trained.key,
+                                       trained.path, documents, cached=True)
 
 
 @dataclass(frozen=True)
@@ -248,6 +328,27 @@ class _Job:
         return _trained(self, model, documents, cached)
 
 
+def _key_lock(job: _Job) -> contextlib.AbstractContextManager:
+    """The lock of ``job``'s key (see :func:`zspace.pipeline.lock.key_lock`): the
+    profiles of one build root share its cache, and only one process at a time may
+    write a key's partial folder. A multi-worker run's other workers take none:
+    they read the chief's checkpoint by design and write elsewhere."""
+    strategy = runtime.get_strategy(job.variant.train_config.strategy)
+    if not runtime.is_chief(strategy):
+        return contextlib.nullcontext()
+    return lock.key_lock(job.partial, job.name)
+
+
+def _holding_key_lock(make):
+    """Run ``make(job, ...)``, which writes ``job.partial``, under :func:`_key_lock`;
+    a key another process is making is refused with ``BuildBusy``."""
+    @functools.wraps(make)
+    def locked(job: _Job, *args):
+        with _key_lock(job):
+            return make(job, *args)
+    return locked
+
+
 def _read_cached(job: _Job) -> TrainedModel | None:
     started = time.perf_counter()
     try:
@@ -261,6 +362,7 @@ def _read_cached(job: _Job) -> TrainedModel | None:
     return _trained(job, model, documents, cached=True)
 
 
+@_holding_key_lock
 def _train(job: _Job, progress: bool,
            callbacks: Sequence[keras.callbacks.Callback]) -> TrainedModel:
     variant = job.variant
@@ -268,10 +370,14 @@ def _train(job: _Job, progress: bool,
     strategy = runtime.get_strategy(train_config.strategy)
     chief = runtime.is_chief(strategy)
     num_epochs = keys.effective_epochs(variant.model_config, train_config)
+    device = devices.training_device()
     model = compiled_model(
         job.name, variant.model_config, train_config, job.dataset, strategy,
         speed=variant.speed if keys.uses_speed(variant.model_config, variant.speed)
-        else None, kernel_dir=paths.kernel_dir(job.build_root))
+        else None, kernel_dir=paths.kernel_dir(job.build_root), device=device)
+    # What compiled_model applied, for the manifest: the options on this device.
+    applied, _ = applied_speed(variant.model_config, train_config, variant.speed,
+                               strategy.num_replicas_in_sync, device)
     first_epoch, history = restore(model, job.partial / "checkpoint")
     if first_epoch:
         log.info("%s: resuming after epoch %d of %d", job.name, first_epoch,
@@ -290,7 +396,8 @@ def _train(job: _Job, progress: bool,
             shutil.rmtree(scratch, ignore_errors=True)
             raise
     documents = job.documents(history, _training_meta(history, num_epochs,
-                                                      first_epoch, strategy))
+                                                      first_epoch, strategy,
+                                                      device, applied))
     if keys.uses_speed(variant.model_config, variant.speed):
         # The artifact holds the plain layers (the same weights): notebooks, the
         # explorer's export and published weights then see one architecture
@@ -305,7 +412,7 @@ def _train(job: _Job, progress: bool,
 
 
 def _training_meta(history: dict, num_epochs: int, resumed_from: int,
-                   strategy) -> dict:
+                   strategy, device: str, speed: SpeedConfig | None) -> dict:
     return {
         "epochs": len(history.get("epoch_seconds", [])),
         "max_epochs": num_epochs,
@@ -313,6 +420,10 @@ def _training_meta(history: dict, num_epochs: int, resumed_from: int,
         "seconds": float(sum(history.get("epoch_seconds", []))),
         "devices": runtime.device_names(strategy),
         "replicas": strategy.num_replicas_in_sync,
+        # The kind of device, and the speed options it applied (all off: the
+        # plain step); neither is part of the key.
+        "device": device,
+        "speed": dataclasses.asdict(speed or devices.PLAIN),
         "onednn": runtime.onednn_enabled(),
         "machine": published.machine(),
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
@@ -320,6 +431,7 @@ def _training_meta(history: dict, num_epochs: int, resumed_from: int,
     }
 
 
+@_holding_key_lock
 def _load_published(job: _Job, found: published.Published) -> TrainedModel | None:
     try:
         model = job.float32_model()
@@ -337,6 +449,7 @@ def _load_published(job: _Job, found: published.Published) -> TrainedModel | Non
     return trained
 
 
+@_holding_key_lock
 def _adopt(job: _Job) -> TrainedModel:
     path = Path(job.variant.model_config.pretrained).expanduser()
     found = artifacts.load_pretrained(path, job.name)

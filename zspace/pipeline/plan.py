@@ -73,15 +73,19 @@ class DataStage:
 
 @dataclass(frozen=True)
 class ModelStage:
-    """One model variant: its key, its artifact folder and where it comes from.
+    """One model variant: its key (and the spec it digests), its artifact folder and
+    where it comes from. The trainer takes the stage as it is
+    (``zspace.models.training.make_model``).
 
-    ``key``, ``folder`` and ``source`` are None while the data set is not prepared.
+    ``key``, ``folder``, ``source`` and ``spec`` are None while the data set is not
+    prepared.
     """
 
     variant: keys.ModelVariant
     key: str | None
     folder: Path | None
     source: Source | None
+    spec: dict | None = None
 
     @property
     def name(self) -> str:
@@ -241,7 +245,7 @@ def notebook_variants(spec: nb.NotebookSpec, config: Config) -> list[str]:
 def make_plan(config: Config, build_root: Path | None = None, *,
               models: Sequence[str] | None = None,
               specs: list[nb.NotebookSpec] | None = None,
-              retrain: bool = False) -> Plan:
+              retrain: bool = False, card: DatasetCard | None = None) -> Plan:
     """Every stage of the build of ``config`` in ``build_root``, and its state.
 
     Args:
@@ -251,6 +255,8 @@ def make_plan(config: Config, build_root: Path | None = None, *,
             stands for it and its seed variants); those the notebooks need follow.
         specs: The notebooks, when already read (default: read them).
         retrain: Plan every model as trained afresh.
+        card: The card of a data set the caller holds (default: the cached
+            data set's, if it is prepared).
 
     Raises:
         ConfigError: A notebook override names no notebook or parameter, or has the
@@ -261,7 +267,8 @@ def make_plan(config: Config, build_root: Path | None = None, *,
     specs = expand_specs(config, specs if specs is not None
                          else discover(config, analysis_dir(config)))
     state = BuildState(paths.profile_dir(build_root, config.name) / "state.json")
-    data = data_stage(config, build_root)
+    data = (data_stage(config, build_root) if card is None else
+            DataStage(_cache_entry(config, build_root), card, FRESH))
     model_stages = tuple(model_stage(variant, data, build_root, config, retrain)
                          for variant in _variants(config, specs, models))
     by_name = {stage.variant.name: stage for stage in model_stages}
@@ -324,6 +331,12 @@ def discover(config: Config, folder: Path) -> list[nb.NotebookSpec]:
     return specs
 
 
+def _cache_entry(config: Config, build_root: Path) -> Path:
+    from zspace.data import cache_entry
+
+    return cache_entry(config.data, build_root)
+
+
 def data_stage(config: Config, build_root: Path) -> DataStage:
     """The data set's cache entry and whether it is prepared and whole."""
     from zspace.data import cache_entry
@@ -351,7 +364,7 @@ def model_stage(variant: keys.ModelVariant, data: DataStage, build_root: Path,
     source = source_of(variant, spec, key, build_root, published.folder_for(config),
                        retrain)
     return ModelStage(variant, key, paths.model_artifact(build_root, variant.name, key),
-                      source)
+                      source, spec)
 
 
 def notebook_key(spec: nb.NotebookSpec, parameters: dict[str, Any],
