@@ -1,6 +1,7 @@
 """Training speed of the zspace VAE trainer against a plain Keras reference.
 
-Run: ``.venv/bin/python benchmarks/train_throughput.py [--quick | --all] [--rounds 3]``.
+Run: ``.venv/bin/python benchmarks/train_throughput.py [--quick | --all] [--rounds 3]``,
+or ``--gpu-mode [--quick]`` (below).
 
 All sides train the blog's VAE (filters 32-64-128-256, z_dim 256, BCE, fact 5, Adam
 5e-4, batch 128) on the same random images at 64 px, in float32 and in mixed bfloat16
@@ -30,11 +31,22 @@ path; one epoch of the input pipeline alone against a training step; and where a
 step's time goes, by kind of op, before and after the speed-ups (TensorFlow's
 profiler, ops run one at a time so that their times add up). Prints numbers only:
 no timing is asserted anywhere.
+
+``--gpu-mode``: the ``celeba`` profile's step (96 px, batch 128) on one GPU, as a GPU
+trains it (``zspace.models.devices``): the plain layers (cuDNN's batch norm, no custom
+op), then the GPU's options (``fused_loss``, ``fused_adam``), XLA and mixed float16,
+each as a ratio of images per second against the same plain Keras loop (float32, and
+that loop under mixed float16 too). One process, one epoch of each side in turn; it
+stops timing after ``--budget`` seconds (420: the whole run within 8 minutes on one
+GPU). ``--gpu-mode --quick`` runs the same sides at 16 px, batch 16, for a few steps
+on whatever device there is (the GPU branch, forced, on a CPU): a check that the
+mode works, whose numbers mean nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -51,6 +63,20 @@ SPEED = {"fused_loss": True, "fused_adam": True, "fuse_batch_norm": True,
 OPTIONS = ("fused_loss", "fused_adam", "fuse_batch_norm", "subpixel_output")
 # Options not named in a side's set are off (the configuration turns most on).
 OFF = dict.fromkeys((*OPTIONS, "jit_compile"), False)
+# The GPU mode: the celeba profile's step, and a --quick run of it (any device).
+GPU_MODE = {"size": 96, "batch": 128, "steps": 60, "rounds": 4}
+GPU_QUICK = {"size": 16, "batch": 16, "steps": 2, "rounds": 1}
+# Its sides: (model, precision, options of config.speed: None for none, "default"
+# for the configuration's own as the GPU applies them), the plain Keras loop first.
+GPU_SIDES = {
+    "keras loop": ("reference", "float32", None),
+    "keras loop, mixed_float16": ("reference", "mixed_float16", None),
+    "zspace, plain layers": ("zspace", "float32", None),
+    "+ the GPU's options": ("zspace", "float32", "default"),
+    "+ XLA": ("zspace", "float32", "xla"),
+    "+ mixed_float16": ("zspace", "mixed_float16", "default"),
+    "+ XLA, mixed_float16": ("zspace", "mixed_float16", "xla"),
+}
 
 
 def main() -> None:
@@ -63,10 +89,18 @@ def main() -> None:
                         help="64 px float32 only: the comparison, nothing else")
     parser.add_argument("--all", action="store_true",
                         help="also 96 px, oneDNN off, and XLA in the options table")
+    parser.add_argument("--gpu-mode", action="store_true",
+                        help="the celeba-scale step as a GPU trains it (with --quick: "
+                             "tiny sizes, any device)")
+    parser.add_argument("--budget", type=float, default=420,
+                        help="--gpu-mode: seconds after which no epoch starts")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(run_worker(json.loads(args.worker))))
+        return
+    if args.gpu_mode:
+        gpu_mode(args.quick, args.budget)
         return
     settings = (True, False) if args.all else (True,)
     peaks = [spawn({"task": "peak"}, onednn) for onednn in settings]
@@ -126,6 +160,64 @@ def _span(rates: list[float]) -> str:
     return "-".join(f"{v:.0f}" for v in (min(rates), max(rates)))
 
 
+def gpu_mode(quick: bool, budget: float) -> None:
+    """The celeba-scale step as a GPU trains it, against the plain Keras loop."""
+    started = time.perf_counter()
+    task = {"task": "gpu", **(GPU_QUICK if quick else GPU_MODE), "budget": budget,
+            "quick": quick}
+    run = spawn(task, onednn=True)
+    if not (run["gpus"] or quick):
+        sys.exit("--gpu-mode: TensorFlow sees no GPU here; --gpu-mode --quick runs "
+                 "its tiny check on any device")
+    where = (", ".join(run["gpus"]) if run["gpus"]
+             else "the CPU (no GPU here: the GPU branch, forced)")
+    print(f"GPU mode{' --quick' if quick else ''}: {task['size']} px, batch "
+          f"{task['batch']}, the default VAE, {task['steps']} steps per epoch, on "
+          f"{where}; best of {run['rounds']} timed epochs after a warm-up")
+    print(run["options"])
+    print(f"\n{'side':<28}{'img/s':>9}{'ratio':>8}{'last loss':>12}")
+    base = max(run["rates"]["keras loop"])
+    for side in GPU_SIDES:
+        rate = max(run["rates"][side])
+        print(f"{side:<28}{rate:>9.1f}{rate / base:>8.2f}"
+              f"{run['loss'][side][-1]:>12.1f}")
+    print(f"\nratio: images per second against the keras loop (float32); finished "
+          f"in {time.perf_counter() - started:.0f} s")
+
+
+def gpu_worker(task: dict) -> dict:
+    """The GPU mode's sides in one process, one epoch of each in turn."""
+    import numpy as np
+    import tensorflow as tf
+
+    from zspace.config import SpeedConfig
+    from zspace.models import devices
+
+    gpus = [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
+            for gpu in tf.config.list_physical_devices("GPU")]
+    if not (gpus or task["quick"]):
+        return {"gpus": []}  # the full mode needs a GPU (the parent says so)
+    size, batch = task["size"], task["batch"]
+    images = batch * task["steps"]
+    data = np.random.default_rng(0).integers(0, 256, (images, size, size, 3),
+                                             dtype=np.uint8)
+    options = {"default": SpeedConfig(),
+               "xla": dataclasses.replace(SpeedConfig(), jit_compile=True)}
+    fits = {}
+    for side, (model, precision, speed) in GPU_SIDES.items():
+        if model == "reference":
+            fits[side] = reference_run(data, precision, batch)[1]
+        else:
+            fits[side] = zspace_run(data, precision, options.get(speed, speed),
+                                    batch, devices.GPU)[1]
+    applied, skipped = devices.applied_options(SpeedConfig(), devices.GPU)
+    result = alternate(fits, images, task["rounds"],
+                       deadline=time.perf_counter() + task["budget"])
+    return {"gpus": gpus, "rates": {side: result[side] for side in fits},
+            "loss": result["loss"], "rounds": len(result["keras loop"]),
+            "options": devices.describe("the VAE", devices.GPU, applied, skipped)}
+
+
 def spawn(task: dict, onednn: bool, extra_env: dict | None = None) -> dict:
     """Run one task in a fresh Python with oneDNN on or off; return its JSON."""
     env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "1" if onednn else "0",
@@ -144,6 +236,8 @@ def run_worker(task: dict) -> dict:
         return {**matmul_peak(), "native_bfloat16": cpu_has_bfloat16()}
     if task["task"] == "profile":
         return step_profiles(task["size"], {"zspace": {}, "zspace+speed": SPEED})
+    if task["task"] == "gpu":
+        return gpu_worker(task)
     import numpy as np
 
     size, images = task["size"], task["images"]
@@ -171,12 +265,16 @@ def run_worker(task: dict) -> dict:
     return {**result, "flops_per_image": training_flops(model)}
 
 
-def alternate(fits: dict, images: int, rounds: int) -> dict:
-    """One epoch of each model in turn; a warm-up round, then ``rounds`` timed."""
+def alternate(fits: dict, images: int, rounds: int,
+              deadline: float | None = None) -> dict:
+    """One epoch of each model in turn; a warm-up round, then ``rounds`` timed
+    (fewer where ``deadline``, a ``time.perf_counter()``, passes: at least one)."""
     rates = {name: [] for name in fits}
     cpu = {name: [] for name in fits}
     loss = {name: [] for name in fits}
     for round_ in range(rounds + 1):
+        if round_ > 1 and deadline is not None and time.perf_counter() > deadline:
+            break
         for name, fit in fits.items():
             timer = EpochTimer()
             fit(1, [timer])
@@ -187,9 +285,11 @@ def alternate(fits: dict, images: int, rounds: int) -> dict:
     return {**rates, "cpu": cpu, "loss": loss}
 
 
-def zspace_run(data, precision, speed=None):
+def zspace_run(data, precision, speed=None, batch=BATCH, device=None):
     """The zspace trainer's model and pipeline (as ``train_or_load`` builds them);
-    ``speed``: options to turn on, ``"default"`` for the configuration's own."""
+    ``speed``: options to turn on (a dict, or a ``SpeedConfig``), ``"default"`` for
+    the configuration's own; ``device``: the device whose options apply (default:
+    this machine's)."""
     from zspace import paths
     from zspace.config import ModelConfig, SpeedConfig, TrainConfig
     from zspace.data.dataset import Dataset, DatasetCard
@@ -198,20 +298,23 @@ def zspace_run(data, precision, speed=None):
 
     card = DatasetCard("synthetic", "benchmark", len(data), 0, data.shape[1], "bench")
     dataset = Dataset(data, data[:0], None, None, card)
-    train = TrainConfig(batch_size=BATCH, precision=precision)
+    train = TrainConfig(batch_size=batch, precision=precision)
+    if speed == "default":
+        speed = SpeedConfig()
+    elif isinstance(speed, dict):
+        speed = SpeedConfig(**{**OFF, **speed}) if speed else None
     # The kernel goes where pipeline.py without --build-dir puts it.
     model = compiled_model("vae", ModelConfig(kind="vae"), train, dataset,
-                           speed=(SpeedConfig() if speed == "default" else
-                                  SpeedConfig(**{**OFF, **speed}) if speed else None),
-                           kernel_dir=paths.build_dir() / "kernels")
+                           speed=speed, kernel_dir=paths.build_dir() / "kernels",
+                           device=device)
     epochs_done = [0]
 
     def fit(epochs, callbacks):
         # Epoch numbers go on, so every model sees the same order of batches.
         first = epochs_done[0]
-        batches = training_batches(data, BATCH, train.seed, first, first + epochs)
+        batches = training_batches(data, batch, train.seed, first, first + epochs)
         model.fit(batches, epochs=first + epochs, initial_epoch=first,
-                  steps_per_epoch=steps_per_epoch(len(data), BATCH),
+                  steps_per_epoch=steps_per_epoch(len(data), batch),
                   callbacks=callbacks, verbose=0, shuffle=False)
         epochs_done[0] += epochs
 
@@ -292,7 +395,10 @@ def reference_vae(size: int):
                 kl = -0.5 * (1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
                 kl_loss = ops.mean(ops.sum(kl, axis=1))
                 total_loss = reconstruction_loss + 5.0 * kl_loss
-            grads = tape.gradient(total_loss, self.trainable_weights)
+                # Under mixed_float16, compile wraps Adam in loss scaling: scale
+                # here, as keras.io's custom steps do (unchanged otherwise).
+                scaled_loss = self.optimizer.scale_loss(total_loss)
+            grads = tape.gradient(scaled_loss, self.trainable_weights)
             self.optimizer.apply_gradients(zip(grads, self.trainable_weights,
                                                strict=True))
             for tracker, value in zip(self.trackers,
@@ -304,18 +410,21 @@ def reference_vae(size: int):
     return ReferenceVAE(encoder, decoder)
 
 
-def reference_run(data, precision):
+def reference_run(data, precision, batch=BATCH):
     """The reference model and a ``fit`` on the whole set converted to float32."""
     import keras
 
     if precision != "float32":
         keras.mixed_precision.set_global_policy(precision)
-    model = reference_vae(data.shape[1])
-    model.compile(optimizer=keras.optimizers.Adam(5e-4))
+    try:
+        model = reference_vae(data.shape[1])
+        model.compile(optimizer=keras.optimizers.Adam(5e-4))
+    finally:  # the policy is the model's: models built later keep their own
+        keras.mixed_precision.set_global_policy("float32")
     images = data.astype("float32") / 255.0  # the whole set as float32
 
     def fit(epochs, callbacks):
-        model.fit(images, epochs=epochs, batch_size=BATCH, callbacks=callbacks,
+        model.fit(images, epochs=epochs, batch_size=batch, callbacks=callbacks,
                   verbose=0)
 
     return model, fit

@@ -1,4 +1,4 @@
-"""Opt-in training speed-ups (zspace.models.speed): keys, construction, the same
+"""Training speed-ups (zspace.models.speed): keys, construction, the same
 arithmetic, the same weights, and what a machine without a compiler is told."""
 
 import dataclasses
@@ -22,7 +22,6 @@ from zspace.models.architecture import BATCH_NORM_MOMENTUM, LEAKY_SLOPE
 from zspace.models.autoencoders import reconstruction_loss
 from zspace.models.factory import build_model, compiled_model
 from zspace.models.layers import FusedBatchNormalization
-from zspace.versioning import code_digest
 
 CONFIG = load_config("default")
 CARD = DatasetCard("synthetic", "tests", 64, 16, 64, "0" * 16)
@@ -77,38 +76,22 @@ def no_compiler(monkeypatch):
 
 
 @pytest.mark.parametrize("name", [*keys.MODEL_NAMES, keys.JUDGE])
-def test_keys_stay_as_they_were_with_every_option_off(name):
+def test_no_option_is_part_of_a_key(name):
+    # The same arithmetic in another order: the manifest records the options.
     model_config = keys.model_config_for(name, CONFIG)
-    before = keys.model_spec(name, model_config, CONFIG.train, CARD)
-    spec = keys.model_spec(name, model_config, CONFIG.train, CARD, OFF)
-    assert spec == before
-    assert keys.artifact_key(spec) == keys.artifact_key(before)
-    assert "speed" not in before
-    # The default configuration trains the AEs and the VAE with the options on.
-    default = keys.model_spec(name, model_config, CONFIG.train, CARD, CONFIG.speed)
-    assert ("speed" in default) == (name != keys.JUDGE)
-
-
-@pytest.mark.parametrize("option", OPTIONS)
-def test_an_option_on_changes_the_key_of_the_models_it_trains(option):
-    vae = CONFIG.models.vae
-    plain = keys.artifact_key(keys.model_spec("vae", vae, CONFIG.train, CARD))
-    spec = keys.model_spec("vae", vae, CONFIG.train, CARD, _on(option))
-    assert keys.artifact_key(spec) != plain
-    assert spec["speed"][option] is True
-    assert spec["speed"]["code"] == code_digest(*keys.SPEED_CODE)
-    # The judge and pretrained files take no options: their keys stay.
-    pretrained = dataclasses.replace(vae, pretrained="/no/such.keras")
-    for name, config in (("judge", JudgeConfig()), ("vae", pretrained)):
-        assert (keys.model_spec(name, config, CONFIG.train, CARD, _on(option))
-                == keys.model_spec(name, config, CONFIG.train, CARD))
+    plain = keys.ModelVariant(name, model_config, CONFIG.train, None).spec(CARD)
+    for options in (OFF, CONFIG.speed, EVERY, *map(_on, OPTIONS)):
+        spec = keys.ModelVariant(name, model_config, CONFIG.train, options).spec(CARD)
+        assert spec == plain and "speed" not in spec
+        assert keys.artifact_key(spec) == keys.artifact_key(plain)
 
 
 def test_speed_options_come_from_the_configuration():
     config = load_config("smoke", [f"speed.{name}=false" for name in OPTIONS])
     assert CONFIG.speed.active() and not config.speed.active()
     assert config.speed == OFF
-    fast = load_config("smoke", ["speed.jit_compile=true"]).speed
+    fast = load_config("smoke", ["speed.jit_compile=true",
+                                 "speed.fuse_batch_norm=false"]).speed
     assert fast.jit_compile and fast.fused_loss  # the defaults stay on
 
 
@@ -331,7 +314,7 @@ def test_the_kernel_is_compiled_into_the_build_folder_given(tmp_path, monkeypatc
     train = dataclasses.replace(TRAIN, num_epochs=1)
     trained = train_or_load("ae", model_config, train, _dataset(), build_root,
                             progress=False, speed=_on("fuse_batch_norm"))
-    assert trained.config["speed"]["fuse_batch_norm"]
+    assert trained.meta["speed"]["fuse_batch_norm"] and trained.meta["device"] == "cpu"
     assert len(list((build_root / "kernels").glob("bn_leaky_relu-*.so"))) == 1
     assert not (tmp_path / "repository-build").exists()
 
@@ -346,6 +329,29 @@ def test_fused_batch_norm_without_a_compiler_says_what_it_needs(no_compiler, tmp
         assert needed in message
     assert raised.value.exit_code == 5
     assert not (tmp_path / "kernels").exists()
+
+
+# Debian's cross compiler (g++-aarch64-linux-gnu, which .ci/run installs).
+CROSS = "aarch64-linux-gnu-g++"
+
+
+@pytest.mark.skipif(shutil.which(CROSS) is None,
+                    reason=f"no {CROSS}: apt-get install g++-aarch64-linux-gnu")
+def test_the_kernel_compiles_off_x86(tmp_path):
+    def compile_for_aarch64(source):
+        # -S: aarch64 code, not assembled. GCC's -fsyntax-only lets the x86 clones
+        # through; code generation refuses target("avx512f") off x86.
+        return subprocess.run([CROSS, "-S", "-o", os.devnull, "-w",
+                               *tf.sysconfig.get_compile_flags(), str(source)],
+                              capture_output=True, text=True, timeout=300)
+
+    done = compile_for_aarch64(speed.KERNEL_SOURCE)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # The check sees x86 clones that are not kept to x86.
+    clones = tmp_path / "clones.cc"
+    clones.write_text('__attribute__((target_clones("avx512f", "avx2", "default")))\n'
+                      "int twice(int x) { return 2 * x; }\n")
+    assert "avx512f" in compile_for_aarch64(clones).stderr
 
 
 def test_a_compiler_that_does_not_run_is_an_environment_problem(monkeypatch, tmp_path):
@@ -366,7 +372,7 @@ def test_the_command_line_exits_5_without_a_compiler(tmp_path):
     result = subprocess.run(
         [sys.executable, str(paths.ROOT / "pipeline.py"), "train", "--quiet",
          "--config", "smoke", "--build-dir", str(tmp_path / "build"),
-         "--set", "speed.fuse_batch_norm=true", "--set", "data.num_train=64",
+         "--set", "speed.fuse_batch_norm=true", "--set", "data.num_train=256",
          "--set", "data.num_test=16"],
         capture_output=True, text=True, env=env, cwd=paths.ROOT, timeout=300)
     assert result.returncode == 5, result.stderr
@@ -381,10 +387,14 @@ def test_the_command_line_exits_5_without_a_compiler(tmp_path):
 @pytest.mark.slow
 def test_training_with_every_option_lands_where_plain_training_does(tmp_path):
     dataset = _dataset()
-    plain = train_or_load("vae", TINY, TRAIN, dataset, tmp_path, progress=False)
+    plain = train_or_load("vae", TINY, TRAIN, dataset, tmp_path / "plain",
+                          progress=False)
     fast = train_or_load("vae", TINY, TRAIN, dataset, tmp_path, progress=False,
                          speed=EVERY)
-    assert fast.key != plain.key and fast.config["speed"]["fused_loss"]
+    # One key: the options are recorded beside it, in the meta.
+    assert fast.key == plain.key and not fast.loaded_from_cache
+    assert fast.meta["speed"] == dataclasses.asdict(EVERY)
+    assert plain.meta["speed"] == dataclasses.asdict(OFF)
     for metric in ("total_loss", "val_total_loss"):
         np.testing.assert_allclose(fast.history[metric], plain.history[metric],
                                    rtol=1e-4)

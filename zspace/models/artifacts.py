@@ -6,7 +6,8 @@ An artifact is a folder ``paths.model_artifact(build_root, name, key)`` holding
 - ``config.json``: the resolved configuration it was trained with and its key;
 - ``history.json``: per-epoch lists of every tracked metric;
 - ``dataset.json``: the dataset card (with its content hash);
-- ``meta.json``: training time, epochs, resumed epochs, devices, versions;
+- ``meta.json``: training time, epochs, resumed epochs, devices (and the speed
+  options applied on them), versions;
 - ``manifest.json``, written last: the sha256 of each file above.
 
 The key (``keys.py``) hashes the model's and the training configuration, the data

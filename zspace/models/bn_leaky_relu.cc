@@ -9,8 +9,9 @@
 // normalised value from x, so nothing but x and the per-channel statistics is kept.
 //
 // Built by zspace/models/speed.py on first use (g++ -O3, against the headers of the
-// installed TensorFlow); the inner loops are compiled for AVX-512, AVX2 and plain
-// x86-64 and picked at run time.
+// installed TensorFlow); on x86-64 the inner loops are compiled for AVX-512, AVX2
+// and plain x86-64 and picked at run time; elsewhere (aarch64...) once, for the
+// compiler's default target.
 
 #include <algorithm>
 #include <cmath>
@@ -30,8 +31,13 @@ using tensorflow::OpKernelContext;
 using tensorflow::Tensor;
 using tensorflow::TensorShape;
 
+// The x86 clones are x86 only: GCC refuses target("avx512f") on other machines.
+#if defined(__x86_64__)
 #define ZSPACE_LOOP \
   __attribute__((noinline, target_clones("avx512f", "avx2", "default")))
+#else
+#define ZSPACE_LOOP __attribute__((noinline))
+#endif
 
 // Rows (pixels) per block of the sums: float within a block, double across.
 constexpr int64_t kRowsPerBlock = 256;

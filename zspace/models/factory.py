@@ -1,14 +1,14 @@
 """Fresh models of a configured architecture, built and compiled as the trainer does.
 
-The opt-in speed-ups of ``config.speed`` (``zspace.models.speed``) are chosen here,
-while the model is built: its layer classes, its loss, its optimizer and whether XLA
-compiles its step. With every option off (or ``speed=None``) the model is the plain
-one, variable for variable.
+The speed-ups of ``config.speed`` (``zspace.models.speed``) are chosen here, while
+the model is built: its layer classes, its loss, its optimizer and whether XLA
+compiles its step, as far as the device it trains on takes them
+(``zspace.models.devices``: on a GPU, Keras' own layers). With every option off (or
+``speed=None``) the model is the plain one, variable for variable.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 
@@ -17,7 +17,7 @@ import keras
 from zspace import paths
 from zspace.config import JudgeConfig, ModelConfig, SpeedConfig, TrainConfig
 from zspace.data.dataset import Dataset
-from zspace.models import judge, keys, runtime
+from zspace.models import devices, judge, keys, runtime
 from zspace.models.architecture import build_decoder, build_encoder
 from zspace.models.autoencoders import AE, VAE
 from zspace.models.speed import FusedAdam
@@ -29,7 +29,8 @@ def build_model(name: str, model_config: ModelConfig | JudgeConfig,
                 train_config: TrainConfig, dataset: Dataset,
                 synchronized_batch_norm: bool = False,
                 speed: SpeedConfig | None = None,
-                kernel_dir: Path | None = None) -> keras.Model:
+                kernel_dir: Path | None = None,
+                device: str | None = None) -> keras.Model:
     """A fresh, untrained model of the configured architecture (seeded).
 
     Args:
@@ -44,6 +45,8 @@ def build_model(name: str, model_config: ModelConfig | JudgeConfig,
             model either way.
         kernel_dir: Where ``speed.fuse_batch_norm`` compiles its kernel (default:
             ``kernels/`` in the repository's ``build/``).
+        device: ``cpu`` or ``gpu``: the options' device (default:
+            ``devices.training_device()``); on a GPU, Keras' own layers.
 
     Returns:
         An ``AE``, a ``VAE`` or the functional judge, not compiled.
@@ -52,6 +55,9 @@ def build_model(name: str, model_config: ModelConfig | JudgeConfig,
         EnvironmentProblem: ``speed.fuse_batch_norm`` without a C++ compiler.
     """
     speed = speed if keys.uses_speed(model_config, speed) else None
+    if speed is not None:
+        speed, _ = devices.applied_options(
+            speed, device or devices.training_device(), 1, train_config.precision)
     runtime.seed_everything(train_config.seed)
     dtype = runtime.dtype_policy(train_config.precision)
     shape = dataset.image_shape
@@ -80,7 +86,8 @@ def build_model(name: str, model_config: ModelConfig | JudgeConfig,
 def compiled_model(name: str, model_config: ModelConfig | JudgeConfig,
                    train_config: TrainConfig, dataset: Dataset,
                    strategy=None, *, speed: SpeedConfig | None = None,
-                   kernel_dir: Path | None = None) -> keras.Model:
+                   kernel_dir: Path | None = None,
+                   device: str | None = None) -> keras.Model:
     """A fresh model, built and compiled as the trainer does, ready for ``fit``.
 
     Args:
@@ -93,6 +100,9 @@ def compiled_model(name: str, model_config: ModelConfig | JudgeConfig,
             they apply; None: none.
         kernel_dir: Where ``speed.fuse_batch_norm`` compiles its kernel: the
             build folder's ``kernels/`` (default: the repository's ``build/``).
+        device: ``cpu`` or ``gpu``: the options' device (default:
+            ``devices.training_device()``). :func:`applied_speed` gives the
+            options it applies.
 
     Returns:
         The compiled model, its variables placed by ``strategy``.
@@ -100,13 +110,15 @@ def compiled_model(name: str, model_config: ModelConfig | JudgeConfig,
     Raises:
         EnvironmentProblem: ``speed.fuse_batch_norm`` without a C++ compiler.
     """
-    speed = speed if keys.uses_speed(model_config, speed) else None
     strategy = strategy or runtime.get_strategy(train_config.strategy)
+    device = device or devices.training_device()
+    speed, skipped = applied_speed(model_config, train_config, speed,
+                                   strategy.num_replicas_in_sync, device)
     with strategy.scope():
         model = build_model(name, model_config, train_config, dataset,
-                            strategy.num_replicas_in_sync > 1, speed, kernel_dir)
-        optimizer = _optimizer(name, train_config, speed,
-                               strategy.num_replicas_in_sync)
+                            strategy.num_replicas_in_sync > 1, speed, kernel_dir,
+                            device)
+        optimizer = _optimizer(train_config, speed)
         if isinstance(model_config, JudgeConfig):
             judge.compile_judge(model, keys.judge_task(dataset.card), optimizer)
         else:
@@ -114,19 +126,38 @@ def compiled_model(name: str, model_config: ModelConfig | JudgeConfig,
             # Keras' default off GPUs anyway): only speed.jit_compile turns it on.
             model.compile(optimizer=optimizer,
                           jit_compile=speed is not None and speed.jit_compile)
-    if speed is not None:
-        on = [option for option, value in dataclasses.asdict(speed).items() if value]
-        log.info("%s: built with the speed options %s", name, ", ".join(on))
+    log.info("%s", devices.describe(name, device, speed or devices.PLAIN, skipped))
     return model
 
 
-def _optimizer(name: str, train_config: TrainConfig, speed: SpeedConfig | None,
-               replicas: int) -> keras.optimizers.Optimizer:
-    """Adam as ``runtime.make_optimizer`` makes it, or ``FusedAdam`` where it fits."""
+def applied_speed(model_config: ModelConfig | JudgeConfig, train_config: TrainConfig,
+                  speed: SpeedConfig | None, replicas: int, device: str,
+                  ) -> tuple[SpeedConfig | None, dict[str, str]]:
+    """The speed options :func:`compiled_model` builds into a model, and those it
+    leaves off with the reason (``devices.applied_options``).
+
+    Args:
+        model_config: A ``ModelConfig`` or the ``JudgeConfig``.
+        train_config: Supplies the precision.
+        speed: The configured options (``config.speed``); None: none.
+        replicas: The strategy's replicas in sync.
+        device: ``cpu`` or ``gpu``.
+
+    Returns:
+        ``(applied, skipped)``; ``applied`` is None where no option applies to the
+        model (the judge, a pretrained file, every option off).
+    """
+    if not keys.uses_speed(model_config, speed):
+        return None, {}
+    applied, skipped = devices.applied_options(speed, device, replicas,
+                                               train_config.precision)
+    return (applied if applied.active() else None), skipped
+
+
+def _optimizer(train_config: TrainConfig,
+               speed: SpeedConfig | None) -> keras.optimizers.Optimizer:
+    """Adam as ``runtime.make_optimizer`` makes it, or ``FusedAdam`` where applied
+    (``devices.applied_options`` keeps it to one replica without loss scaling)."""
     if speed is not None and speed.fused_adam:
-        if train_config.precision != "mixed_float16" and replicas == 1:
-            return FusedAdam(train_config.learning_rate)
-        # Loss scaling wraps Adam, and a mirrored variable has a handle per device:
-        # Keras' own update handles both.
-        log.info("%s: fused_adam needs plain Adam on one replica; skipped", name)
+        return FusedAdam(train_config.learning_rate)
     return runtime.make_optimizer(train_config.learning_rate, train_config.precision)

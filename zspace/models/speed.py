@@ -1,11 +1,13 @@
-"""Opt-in training speed-ups (``config.speed``), chosen while a model is built.
+"""Training speed-ups (``config.speed``), chosen while a model is built.
 
 Each option builds a piece of the training step from a cheaper formulation of the
 same arithmetic: ``factory.build_model`` and ``factory.compiled_model`` pick the
 classes below instead of the plain ones. Results then differ from the plain step in
-the last bits (summation order), so every option is off by default and, when on,
-changes the model's key (``keys.model_spec`` adds the speed section and this
-module's code digest). The layers hold the plain layers' weights, with the same
+the last bits (summation order). Every option but ``jit_compile`` is on by default
+(``config.SpeedConfig``), as far as the device takes it (``zspace.models.devices``:
+on a GPU, Keras' own layers); being the same arithmetic, the options are not part of
+a model's key, and the artifact's meta and the published manifest record those
+applied, with the device. The layers hold the plain layers' weights, with the same
 names, shapes and order, so weights move between a model built with options and one
 built without (the published weights, a pretrained file).
 
@@ -24,12 +26,14 @@ built without (the published weights, a pretrained file).
   sweep over the feature map for the per-channel sums and one element-wise sweep,
   3 passes forward and 5 backward where TensorFlow's four kernels make 5 and 8.
   Neither oneDNN (batch norm fuses with ReLU only) nor XLA (its CPU reductions ran
-  2.5 times slower than oneDNN's batch norm) offered that fusion.
+  2.5 times slower than oneDNN's batch norm) offered that fusion. A CPU kernel only:
+  a GPU keeps cuDNN's batch norm, and XLA cannot compile the op (the configuration
+  refuses ``jit_compile`` with it).
 - ``subpixel_output`` (:class:`SubpixelConv2DTranspose`): the decoder's last
   transposed convolution, whose few output channels oneDNN handles poorly, as a
   stride-1 convolution into ``stride**2`` times the channels and a depth-to-space
   shuffle (the sub-pixel convolution of Shi et al., 2016); its gradient uses the
-  plain ops.
+  plain ops. CPUs only, like the fused batch norm.
 - ``jit_compile``: the whole step compiled by XLA (a ``compile`` argument). Slower
   on CPUs (XLA's CPU convolutions); there for GPUs.
 
@@ -112,7 +116,8 @@ class FusedAdam(keras.optimizers.Adam):
     The same formula (up to rounding), and the same optimizer variables (a
     ``momentum`` and a ``velocity`` per model variable, created in Adam's order), so
     its saved state has Adam's layout. No amsgrad; one replica only (a mirrored
-    variable has a handle per device, which this update does not address).
+    variable has a handle per device, which this update does not address):
+    ``devices.applied_options`` gives a strategy with more replicas Keras' Adam.
     """
 
     def __init__(self, *args, **kwargs):
@@ -123,6 +128,10 @@ class FusedAdam(keras.optimizers.Adam):
     def build(self, var_list):
         if self.built:
             return
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if replicas > 1:
+            raise ValueError(f"FusedAdam updates one replica only, not {replicas}; "
+                             "use keras.optimizers.Adam under this strategy")
         # Adam's own build would keep these slots where only Keras reads them:
         # the base optimizer's build, then the same slots, kept by variable.
         keras.optimizers.Optimizer.build(self, var_list)
