@@ -59,10 +59,14 @@ def test_missing_profile_exits_2():
 def test_clean_keeps_caches_unless_told(tmp_path):
     build = tmp_path / "build"
     (build / "cache" / "data").mkdir(parents=True)
-    (build / "report").mkdir()
+    (build / "smoke").mkdir()
+    # A build made before the marker: its log and its record of stages.
+    (build / "smoke" / "build.log").write_text("[10:00:00] pid 1: pipeline.py\n")
+    (build / "smoke" / "state.json").write_text('{"data": {"key": "0123"}}')
     result = run("clean", "--build-dir", str(build))
     assert result.returncode == 0
-    assert (build / "cache").exists() and not (build / "report").exists()
+    assert (build / "cache").exists() and not (build / "smoke").exists()
+    assert (build / ".zspace-build").is_file()  # marked as it was recognised
     run("clean", "--all", "--build-dir", str(build))
     assert not (build / "cache").exists()
 

@@ -2,14 +2,17 @@
 diff | clean.
 
 Exit codes: 0 success, 1 an unexpected error (for diff: a figure changed), 2 bad input
-(configuration, data path, model file, diff side), 3 a failed build step, 4 the build
-folder is in use by another process, 5 the machine lacks a tool a setting needs (a C++
-compiler for speed.fuse_batch_norm), 130 interrupted (Ctrl-C), 143 terminated
-(SIGTERM).
+(configuration, data path, model file, diff side, a profile name that is not a slug, a
+folder that clean or publish-models would delete but no build made), 3 a failed build
+step, 4 the build folder, or a model key being trained, is in use by another process,
+5 the machine lacks a tool a setting needs (a C++ compiler for speed.fuse_batch_norm),
+129 hung up (SIGHUP), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 
 The commands that build (build, data, train, publish-models) hold the lock of
 ``build/<profile>/``, write ``build/<profile>/build.log`` and keep everything but
-their progress and messages off the terminal; ``-v`` shows everything live.
+their progress and messages off the terminal; ``-v`` shows everything live. They mark
+the build folder with ``.zspace-build``; clean refuses a folder without that mark (or
+a build's own layout) and removes only what builds made in it.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import sys
 import threading
 from pathlib import Path
 
-from zspace import paths
+from zspace import ownership, paths
 from zspace.config import Config, load_config
 from zspace.errors import BuildBusy, ZspaceError
 from zspace.pipeline import lock
@@ -39,7 +42,8 @@ COMMANDS = {
     "status": "show each stage as fresh or stale, and why",
     "diff": "compare the figures of two builds, archived builds or git revisions "
             "(exit 1 when any figure changed)",
-    "clean": "remove build outputs (with --all, the data and model caches too)",
+    "clean": "remove what builds made in the build folder (with --all, the data and "
+             "model caches too); a folder no build made is refused",
 }
 
 
@@ -72,8 +76,8 @@ def make_parser() -> argparse.ArgumentParser:
         description="zspace: build the AE/VAE latent-space article series from a "
                     "data set and a configuration.",
         epilog="Exit codes: 0 ok, 2 bad input, 3 a build step failed, 4 the build "
-               "folder is in use, 5 a tool a setting needs is missing, 130 "
-               "interrupted, 143 terminated.",
+               "folder is in use, 5 a tool a setting needs is missing, 129 hung "
+               "up, 130 interrupted, 143 terminated.",
     )
     _common_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -123,7 +127,13 @@ WORKING = ("build", "data", "train", "publish-models")
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C: kernels stopped, scratch files removed."""
+    """SIGTERM or SIGHUP, handled like Ctrl-C: kernels stopped, scratch files and
+    the lock removed; the exit code is 128 + the signal's number, as a shell's."""
+
+    def __init__(self, signum: int = signal.SIGTERM):
+        super().__init__(signum)
+        self.exit_code = 128 + signum
+        self.what = "hung up" if signum == signal.SIGHUP else "terminated"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                 return HANDLERS[command](config, args)
             from zspace.pipeline.session import open_session
 
-            folder = paths.build_dir(args.build_dir) / config.name
+            folder = paths.profile_dir(args.build_dir, config.name)
             with open_session(folder, capture=True, verbose=args.verbose,
                               quiet=args.quiet) as session:
                 log_file = session.log.path
@@ -155,11 +165,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"the build log: {log_file}", file=sys.stderr)
             return error.exit_code
         except KeyboardInterrupt as interrupt:
-            what = "terminated" if isinstance(interrupt, Terminated) else "interrupted"
-            print(f"\n{what}: the published report is unchanged; finished stages "
-                  "and trained epochs are kept, and the next run resumes from them",
-                  file=sys.stderr)
-            return 143 if isinstance(interrupt, Terminated) else 130
+            what = getattr(interrupt, "what", "interrupted")  # Ctrl-C: no Terminated
+            with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+                print(f"\n{what}: the published report is unchanged; finished stages "
+                      "and trained epochs are kept, and the next run resumes from "
+                      "them", file=sys.stderr)
+            return getattr(interrupt, "exit_code", 130)
         except Exception:
             if log_file is not None:
                 print(f"the build log: {log_file}", file=sys.stderr)
@@ -173,13 +184,16 @@ def _sigterm_as_interrupt():
         return
 
     def terminate(signum, frame):
-        raise Terminated()
+        raise Terminated(signum)
 
-    previous = signal.signal(signal.SIGTERM, terminate)
+    # A closed terminal (SIGHUP) must clean up like SIGTERM: no scratch or lock left.
+    numbers = (signal.SIGTERM, signal.SIGHUP)
+    previous = {number: signal.signal(number, terminate) for number in numbers}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def run_data(config: Config, args: argparse.Namespace) -> int:
@@ -244,7 +258,7 @@ def run_status(config: Config, args: argparse.Namespace) -> int:
     width = max(len(name) for name, _ in rows)
     for name, state in rows:
         print(f"{name:<{width}}  {state}")
-    folder = paths.build_dir(args.build_dir) / config.name
+    folder = paths.profile_dir(args.build_dir, config.name)
     holder = lock.holder(folder)
     if holder is not None:
         print(f"building now: {lock.describe(holder)}")
@@ -276,16 +290,22 @@ def run_clean(config: Config, args: argparse.Namespace) -> int:
     if not root.exists():
         print(f"nothing to clean: {root} does not exist")
         return 0
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+    # Only what a build made, in a folder a build made: a wrong --build-dir (".",
+    # "~") is refused whole, and a build folder's other entries stay.
+    ownership.check_build_root(root)
+    made = ownership.made_by_build(root, caches=args.all)
+    for folder in made:
         holder = lock.holder(folder)
         if holder is not None:
             raise BuildBusy(lock.busy_message(folder, holder))
-    keep = set() if args.all else {"cache"}
-    for child in sorted(root.iterdir()):
-        if child.name in keep:
-            continue
-        shutil.rmtree(child) if child.is_dir() else child.unlink()
-        print(f"removed {child}")
+    for folder in made:
+        shutil.rmtree(folder)
+        print(f"removed {folder}")
+    others = sorted(child.name for child in root.iterdir()
+                    if child not in made and child.name not in (
+                        ownership.MARKER, ownership.CACHE))
+    if others:
+        print(f"kept what no build made: {', '.join(others)}")
     return 0
 
 

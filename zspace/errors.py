@@ -50,3 +50,10 @@ class EnvironmentProblem(ZspaceError):
     """The machine lacks a tool the chosen setting needs (say, a C++ compiler)."""
 
     exit_code = 5
+
+
+class ForeignFolder(ZspaceError):
+    """A folder zspace would delete or replace is not one it made (``clean`` given a
+    folder that is not a build folder, ``models/<profile>/`` holding other files)."""
+
+    exit_code = 2

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from zspace.errors import ConfigError
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
 ANALYSIS = ROOT / "analysis"
@@ -32,9 +34,26 @@ def model_cache_dir(base: Path | None = None) -> Path:
     return build_dir(base) / "cache" / "models"
 
 
+def inside(root: Path, *parts: str) -> Path:
+    """``root / parts``, checked to resolve to a path strictly inside ``root``.
+
+    Names that come from the user (a profile, a model variant) must never reach
+    outside their folder, whatever they hold (``..``, ``/tmp/x``, an empty name).
+
+    Raises:
+        ConfigError: The path resolves to ``root`` itself or outside it.
+    """
+    path = Path(root).joinpath(*parts)
+    resolved, top = path.resolve(), Path(root).resolve()
+    if resolved == top or not resolved.is_relative_to(top):
+        raise ConfigError(f"{path} is not inside {root}: a name may not be a path "
+                          f"({'/'.join(parts)!r})")
+    return path
+
+
 def profile_dir(base: Path | None, profile: str) -> Path:
     """A profile's build folder, ``build/<profile>/``: notebooks, site, log, lock."""
-    return build_dir(base) / profile
+    return inside(build_dir(base), profile)
 
 
 def data_cache_entry(base: Path | None, source: str, key: str) -> Path:
@@ -45,7 +64,7 @@ def data_cache_entry(base: Path | None, source: str, key: str) -> Path:
 def model_artifact(base: Path | None, name: str, key: str) -> Path:
     """The artifact folder of model ``name`` trained under ``key``:
     ``cache/models/<name>-<key>/``."""
-    return model_cache_dir(base) / f"{name}-{key}"
+    return inside(model_cache_dir(base), f"{name}-{key}")
 
 
 def partial(folder: Path) -> Path:

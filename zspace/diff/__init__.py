@@ -17,7 +17,7 @@ from __future__ import annotations
 from contextlib import ExitStack
 from pathlib import Path
 
-from zspace import paths
+from zspace import ownership, paths
 from zspace.diff.compare import DiffResult, FigureDiff, compare_sides, manifest_changes
 from zspace.diff.images import DEFAULT_TOLERANCE, PixelDistance
 from zspace.diff.markdown import write_markdown
@@ -70,6 +70,8 @@ def figure_diff(old: str = "HEAD", new: str | None = None, *,
         b = stack.enter_context(open_side(new, repo=repo, build_root=build_root,
                                           profile=profile))
         result = compare_sides(a, b, tolerance)
+        if page_folder is None:
+            ownership.claim(build_root)  # the page goes under the build root
         # Revisions live in temporary folders: the page copies their images before
         # the sides are closed.
         page = write_page(result, page_folder or default_page_folder(build_root, a, b))

@@ -6,7 +6,9 @@ ports that two kernels started at once can both pick. The manager here gives eve
 kernel a private folder of Unix sockets, the build's scratch folder as ``TMPDIR``, a
 fixed number of compute threads (so figures do not depend on the machine's cores) and
 a file for its output; :class:`Kernels` remembers the process groups so that Ctrl-C
-can kill them within seconds.
+can kill them within seconds. A socket folder's name carries the build's process id
+(``zspace-kernel-<pid>-*``), so folders that a killed build left behind are found
+and removed by the next (:func:`remove_orphans`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import default
+
+from zspace.pipeline.lock import is_running
+
+# Kernel socket folders: ``zspace-kernel-<pid of the build>-<random>``.
+SOCKET_PREFIX = "zspace-kernel-"
 
 # What sets the size of each compute thread pool in a kernel: TensorFlow's two pools,
 # OpenMP (oneDNN, scikit-learn's extensions), and the BLAS under NumPy and SciPy.
@@ -81,7 +88,8 @@ class Kernels:
         return env
 
     def socket_folder(self) -> str:
-        folder = tempfile.mkdtemp(prefix="zspace-kernel-", dir=self.socket_dir)
+        folder = tempfile.mkdtemp(prefix=f"{SOCKET_PREFIX}{os.getpid()}-",
+                                  dir=self.socket_dir)
         with self._lock:
             self._socket_folders.add(folder)
         return folder
@@ -121,6 +129,25 @@ class Kernels:
             folders, self._socket_folders = self._socket_folders, set()
         for folder in folders:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def remove_orphans(folder: Path) -> list[Path]:
+    """Remove the kernel socket folders in ``folder`` whose build no longer runs.
+
+    A build killed with SIGKILL (or whose kernels outlived it) cannot remove its
+    own; the process id in each name says whose it is. Folders of running builds,
+    and older folders without an id, stay.
+
+    Returns:
+        The folders removed.
+    """
+    removed = []
+    for path in Path(folder).glob(f"{SOCKET_PREFIX}*-*"):
+        pid = path.name.removeprefix(SOCKET_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not is_running(int(pid)) and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def _session_children() -> list[int]:

@@ -7,6 +7,10 @@ process is therefore recognised as stale (its lock is free) and taken over.
 
 The lock is reentrant within a process: ``pipeline.py build`` takes it in the command
 line and :func:`zspace.pipeline.engine.build` takes it again without blocking itself.
+
+The same mechanism guards what profiles of one build root share: whoever trains a
+model key holds :func:`key_lock` on that key's ``.partial`` folder, so a second
+process never resumes from (or removes) another's checkpoint in flight.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import os
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +29,9 @@ from typing import Any
 from zspace.errors import BuildBusy
 
 LOCK_FILE = "build.lock"
+
+# The message of a refusal, given the holder's record.
+Busy = Callable[[dict[str, Any]], str]
 
 # Locks this process holds: lock path -> [open descriptor, depth].
 _held: dict[Path, list[int]] = {}
@@ -38,12 +46,19 @@ class BuildLock:
         command: What the holder is doing, for the message another process shows
             (default: this process's command line).
         say: Where the note about taking over a stale lock goes (default: stderr).
+        file: The lock file's name in ``folder``.
+        busy: The message of :class:`BuildBusy` given the holder's record (default:
+            :func:`busy_message` of ``folder``).
     """
 
-    def __init__(self, folder: Path, command: str | None = None, say=None):
-        self.path = Path(folder).resolve() / LOCK_FILE
+    def __init__(self, folder: Path, command: str | None = None, say=None, *,
+                 file: str = LOCK_FILE, busy: Busy | None = None):
+        self.path = Path(folder).resolve() / file
         self.command = command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
         self.say = say or (lambda message: print(message, file=sys.stderr))
+        self.busy = busy or (lambda info: busy_message(self.path.parent, info))
+        # What the note on a stale lock names: the build folder, or the lock file.
+        self.what = self.path.parent if file == LOCK_FILE else self.path
 
     def __enter__(self) -> BuildLock:
         self.acquire()
@@ -58,10 +73,10 @@ class BuildLock:
             if self.path in _held:
                 _held[self.path][1] += 1
                 return
-            descriptor, previous = _lock(self.path)
+            descriptor, previous = _lock(self.path, self.busy)
             _held[self.path] = [descriptor, 1]
         if previous:
-            self.say(f"note: took over the lock of {self.path.parent}: "
+            self.say(f"note: took over the lock of {self.what}: "
                      f"{describe(previous)}, {_why_free(previous)}")
         info = {"pid": os.getpid(), "host": socket.gethostname(),
                 "command": self.command,
@@ -84,7 +99,7 @@ class BuildLock:
             os.close(entry[0])
 
 
-def _lock(path: Path) -> tuple[int, dict[str, Any]]:
+def _lock(path: Path, busy: Busy) -> tuple[int, dict[str, Any]]:
     """Lock ``path``; return the descriptor and what a previous holder left in it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
@@ -94,7 +109,7 @@ def _lock(path: Path) -> tuple[int, dict[str, Any]]:
         except BlockingIOError:
             holder = _read(descriptor)
             os.close(descriptor)
-            raise BuildBusy(busy_message(path.parent, holder)) from None
+            raise BuildBusy(busy(holder)) from None
         try:
             same = os.path.samestat(os.fstat(descriptor), os.stat(path))
         except FileNotFoundError:
@@ -110,6 +125,24 @@ def _read(descriptor: int) -> dict[str, Any]:
         return json.loads(text) if text.strip() else {}
     except (OSError, ValueError):
         return {"pid": "?", "command": "an unreadable lock file"}
+
+
+def key_lock(partial: Path, name: str) -> BuildLock:
+    """The lock of one model key's ``partial`` folder (checkpoints in flight), shared
+    by every profile of a build root: ``<name>-<key>.partial.lock`` beside it.
+
+    Args:
+        partial: The key's partial folder, ``cache/models/<name>-<key>.partial``.
+        name: The model's name, for the message.
+    """
+    entry = partial.name.removesuffix(".partial")
+
+    def busy(info: dict[str, Any]) -> str:
+        return (f"model {name} under key {entry} is being trained by another "
+                f"process: {describe(info)}. Wait for it to finish (this build then "
+                "loads its model from the cache) or stop it")
+
+    return BuildLock(partial.parent, file=f"{partial.name}.lock", busy=busy)
 
 
 def holder(folder: Path) -> dict[str, Any] | None:
@@ -152,12 +185,13 @@ def _why_free(info: dict[str, Any]) -> str:
     pid = info.get("pid")
     if info.get("host", socket.gethostname()) != socket.gethostname():
         return "whose lock was no longer held"
-    if isinstance(pid, int) and _alive(pid):
+    if isinstance(pid, int) and is_running(pid):
         return "which no longer holds it"
     return "which is no longer running"
 
 
-def _alive(pid: int) -> bool:
+def is_running(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this host (one of another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -4,7 +4,9 @@ A session (:func:`open_session`) holds the build folder's lock, writes
 ``build/<profile>/build.log`` (the previous one is kept as ``build.previous.log``), and
 gives the build a scratch folder, ``build/<profile>/.tmp/``, that is the temporary
 folder of the process and of every notebook kernel for as long as it runs and is
-removed when it ends, however it ends.
+removed when it ends, however it ends. Opening a session also marks the build root as
+zspace's (:mod:`zspace.ownership`) and removes the kernel socket folders that killed
+builds left in the system's temporary folder.
 
 With ``capture``, the process's own standard output and error, at the level of file
 descriptors, go to the log: TensorFlow's C++ start-up notices (absl, oneDNN) are
@@ -30,6 +32,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from zspace import ownership
+from zspace.pipeline.kernels import remove_orphans
 from zspace.pipeline.lock import BuildLock
 
 LOG_FILE = "build.log"
@@ -133,6 +137,7 @@ def open_session(folder: Path, *, capture: bool = False, verbose: bool = False,
     """
     folder = Path(folder)
     notes: list[str] = []
+    ownership.claim(folder.parent)  # the build root: ``clean`` may empty it
     with BuildLock(folder, say=notes.append):
         log = BuildLog(folder / LOG_FILE)
         log.line(f"pid {os.getpid()}: {' '.join(sys.argv)}")
@@ -154,6 +159,7 @@ def _scratch(folder: Path) -> Iterator[tuple[Path, Path]]:
     shutil.rmtree(folder, ignore_errors=True)  # a killed run's (we hold the lock)
     (folder / "tmp").mkdir(parents=True)
     system_tmp = Path(tempfile.gettempdir())
+    remove_orphans(system_tmp)  # kernel socket folders of builds that were killed
     saved_env, saved_tempdir = os.environ.get("TMPDIR"), tempfile.tempdir
     os.environ["TMPDIR"] = tempfile.tempdir = str(folder / "tmp")
     try:
@@ -257,7 +263,8 @@ class _LogStream:
 
 @contextlib.contextmanager
 def interrupt_deferred() -> Iterator[None]:
-    """Hold back Ctrl-C and SIGTERM until the block ends: for renames that must pair up.
+    """Hold back Ctrl-C, SIGTERM and SIGHUP until the block ends: for renames that
+    must pair up.
 
     A signal received meanwhile is delivered when the block ends. Outside the main
     thread signals cannot be handled, and nothing is held back.
@@ -266,7 +273,7 @@ def interrupt_deferred() -> Iterator[None]:
         yield
         return
     received: list[int] = []
-    numbers = (signal.SIGINT, signal.SIGTERM)
+    numbers = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     previous = {number: signal.signal(number, lambda n, frame: received.append(n))
                 for number in numbers}
     try:
