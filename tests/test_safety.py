@@ -255,15 +255,19 @@ def test_the_next_build_removes_kernel_socket_folders_of_dead_builds(tmp_path,
     monkeypatch.setattr("tempfile.tempdir", str(system_tmp))
     ended = subprocess.Popen([sys.executable, "-c", "pass"])
     ended.wait()
-    dead = system_tmp / f"zspace-kernel-{ended.pid}-k3rn3l"
-    live = system_tmp / f"zspace-kernel-{os.getpid()}-l1ve"
-    older = system_tmp / "zspace-kernel-abc123"  # before names carried a pid
+    dead = system_tmp / f"zspace-kernel-{ended.pid}-1"
+    live = system_tmp / f"zspace-kernel-{os.getpid()}-1"
+    older = system_tmp / "zspace-kernel-k3rn3l9x"  # before names carried a pid
     for folder in (dead, live, older):
         folder.mkdir()
         (folder / "kernel-1").write_text("")
     with session.open_session(tmp_path / "build" / "smoke"):
         assert not dead.exists()
         assert live.is_dir() and older.is_dir()
-    folder = kernels.Kernels(socket_dir=system_tmp).socket_folder()
-    assert Path(folder).name.startswith(f"zspace-kernel-{os.getpid()}-")
+    # A new one skips the name a live folder has, and its sockets' paths are no
+    # longer than they were with random names (a socket path has at most 107 bytes).
+    folder = Path(kernels.Kernels(socket_dir=system_tmp).socket_folder())
+    assert folder.parent == system_tmp and folder != live
+    assert folder.name.startswith(f"zspace-kernel-{os.getpid()}-")
+    assert len(str(folder / "k-4")) <= len(str(older / "kernel-4"))
 

@@ -14,6 +14,7 @@ and removed by the next (:func:`remove_orphans`).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import signal
@@ -28,8 +29,9 @@ from traitlets import default
 
 from zspace.pipeline.lock import is_running
 
-# Kernel socket folders: ``zspace-kernel-<pid of the build>-<random>``.
+# Kernel socket folders: ``zspace-kernel-<pid of the build>-<number>``.
 SOCKET_PREFIX = "zspace-kernel-"
+_numbers = itertools.count(1)
 
 # What sets the size of each compute thread pool in a kernel: TensorFlow's two pools,
 # OpenMP (oneDNN, scikit-learn's extensions), and the BLAS under NumPy and SciPy.
@@ -88,8 +90,20 @@ class Kernels:
         return env
 
     def socket_folder(self) -> str:
-        folder = tempfile.mkdtemp(prefix=f"{SOCKET_PREFIX}{os.getpid()}-",
-                                  dir=self.socket_dir)
+        """A new private folder for one kernel's sockets, named after this process.
+
+        Numbered rather than random: a socket path has at most 107 bytes, and the
+        process id already takes some of them.
+        """
+        parent = Path(self.socket_dir or tempfile.gettempdir())
+        while True:
+            folder = parent / f"{SOCKET_PREFIX}{os.getpid()}-{next(_numbers)}"
+            try:
+                folder.mkdir(mode=0o700)
+                break
+            except FileExistsError:  # a dead build's with the same id, say
+                continue
+        folder = str(folder)
         with self._lock:
             self._socket_folders.add(folder)
         return folder
@@ -198,7 +212,7 @@ class IsolatedKernelManager(AsyncKernelManager):
     @default("ip")
     def _default_ip(self) -> str:
         self._socket_folder = (self.kernels or Kernels()).socket_folder()
-        return os.path.join(self._socket_folder, "kernel")
+        return os.path.join(self._socket_folder, "k")  # short: see socket_folder
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
         kernels = self.kernels or Kernels()
