@@ -6,7 +6,7 @@ mostly grey levels, so the per-image loss of a perfect copy is in the thousands,
 a stopping rule that reads the raw loss sees tiny relative gains long before the
 reconstructions stop improving. The part above this floor is the honest measure.
 
-Not part of ``keys.WEIGHT_CODE``: nothing here shapes the weights.
+Nothing here shapes the weights.
 """
 
 from __future__ import annotations

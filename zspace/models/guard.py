@@ -2,7 +2,7 @@
 is stopped at once with an error that names the model, the epoch, the step and the
 setting to look at, instead of training on and caching a broken model.
 
-Not part of the model-code digest: it changes nothing in a run that it lets finish.
+It changes nothing in a run that it lets finish.
 """
 
 from __future__ import annotations
