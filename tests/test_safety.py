@@ -191,7 +191,8 @@ def test_a_key_another_process_trains_is_refused_and_its_checkpoint_untouched(
     dataset = tiny_dataset()
     build = tmp_path / "build"
     variant = keys.ModelVariant("vae", TINY, TRAIN, None)
-    partial = training._Job.of(variant, dataset, build).partial
+    job = training._Job.of(variant, dataset, build)
+    partial = job.partial
     checkpoint = partial / "checkpoint" / "epoch-1.weights.h5"
     checkpoint.parent.mkdir(parents=True)
     checkpoint.write_bytes(b"the other process's epoch in flight")
@@ -205,15 +206,14 @@ def test_a_key_another_process_trains_is_refused_and_its_checkpoint_untouched(
                 train_or_load("vae", TINY, TRAIN, dataset, build, progress=False,
                               retrain=retrain)
             message = str(refused.value)
-            assert f"model vae under key {partial.name.removesuffix('.partial')}" \
-                in message
+            assert f"model vae under key {job.key} is being trained" in message
             assert f"pid {holder.pid}" in message
             assert refused.value.exit_code == 4
             assert _snapshot(partial) == before
     finally:
         holder.kill()
         holder.wait()
-    assert not (training._Job.of(variant, dataset, build).final).exists()
+    assert not job.final.exists()
 
 
 SLOW_DATA = """

@@ -79,8 +79,9 @@ def check_build_root(root: Path) -> None:
     if any(_built_before_markers(child) for child in root.iterdir()):
         claim(root)
         return
+    shown = root if root.is_absolute() else f"{root} ({root.resolve()})"
     raise ForeignFolder(
-        f"{root} is not a zspace build folder (it has no {MARKER} file and no "
+        f"{shown} is not a zspace build folder (it has no {MARKER} file and no "
         f"profile folder with a build's {STATE_FILE} and {LOG_FILE}); nothing was "
         "removed. Give the folder a build wrote into with --build-dir")
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import json
 import logging
 import platform
@@ -223,12 +222,13 @@ def _make(job: _Job, source: sources.Source, published_dir: Path | None,
           progress: bool, retrain: bool,
           callbacks: Sequence[keras.callbacks.Callback]) -> TrainedModel:
     """Make ``job``'s model from ``source``, falling back as the source order says
-    where what was found fails on the way."""
+    where what was found fails on the way.
+
+    All but loading a cached artifact holds the key's lock (:func:`_key_lock`):
+    profiles of one build root share the cache, so an artifact another process
+    finished since the plan was made is loaded, never made again or removed.
+    """
     variant, name, build_root = job.variant, job.name, job.build_root
-    if retrain:
-        with _key_lock(job):  # never another process's checkpoint in flight
-            for folder in (job.final, job.partial):
-                shutil.rmtree(folder, ignore_errors=True)
 
     def decide() -> sources.Source:
         return sources.source_of(variant, job.spec, job.key, build_root,
@@ -239,22 +239,30 @@ def _make(job: _Job, source: sources.Source, published_dir: Path | None,
         if cached is not None:
             return cached
         source = decide()  # the cached artifact would not load and is gone
-    elif job.final.exists():  # there, but not intact: never loaded
-        log.warning("rebuilding corrupt artifact: %s", job.final)
-        shutil.rmtree(job.final)
-    if source.unusable:
-        log.warning("%s: not loading the published weights: %s; %s instead", name,
-                    source.unusable, "adopting the pretrained file"
-                    if source.kind == sources.PRETRAINED else "training")
-    job.final.parent.mkdir(parents=True, exist_ok=True)
-    if source.kind == sources.PUBLISHED:
-        loaded = _load_published(job, source.found)
-        if loaded is not None:
-            return loaded
-        source = sources.Source(sources.TRAIN, "training")
-    if source.kind == sources.PRETRAINED:
-        return _adopt(job)
-    return _train(job, progress, callbacks)
+    with _key_lock(job):
+        if retrain:  # never another process's checkpoint in flight
+            for folder in (job.final, job.partial):
+                shutil.rmtree(folder, ignore_errors=True)
+        elif artifacts.is_intact(job.final):  # made meanwhile by another process
+            cached = _read_cached(job)
+            if cached is not None:
+                return cached
+        elif job.final.exists():  # there, but not intact: never loaded
+            log.warning("rebuilding corrupt artifact: %s", job.final)
+            shutil.rmtree(job.final)
+        if source.unusable:
+            log.warning("%s: not loading the published weights: %s; %s instead",
+                        name, source.unusable, "adopting the pretrained file"
+                        if source.kind == sources.PRETRAINED else "training")
+        job.final.parent.mkdir(parents=True, exist_ok=True)
+        if source.kind == sources.PUBLISHED:
+            loaded = _load_published(job, source.found)
+            if loaded is not None:
+                return loaded
+            source = sources.Source(sources.TRAIN, "training")
+        if source.kind == sources.PRETRAINED:
+            return _adopt(job)
+        return _train(job, progress, callbacks)
 
 
 def cache_rounded(trained: TrainedModel, dataset: Dataset,
@@ -339,16 +347,6 @@ def _key_lock(job: _Job) -> contextlib.AbstractContextManager:
     return lock.key_lock(job.partial, job.name)
 
 
-def _holding_key_lock(make):
-    """Run ``make(job, ...)``, which writes ``job.partial``, under :func:`_key_lock`;
-    a key another process is making is refused with ``BuildBusy``."""
-    @functools.wraps(make)
-    def locked(job: _Job, *args):
-        with _key_lock(job):
-            return make(job, *args)
-    return locked
-
-
 def _read_cached(job: _Job) -> TrainedModel | None:
     started = time.perf_counter()
     try:
@@ -362,7 +360,6 @@ def _read_cached(job: _Job) -> TrainedModel | None:
     return _trained(job, model, documents, cached=True)
 
 
-@_holding_key_lock
 def _train(job: _Job, progress: bool,
            callbacks: Sequence[keras.callbacks.Callback]) -> TrainedModel:
     variant = job.variant
@@ -431,7 +428,6 @@ def _training_meta(history: dict, num_epochs: int, resumed_from: int,
     }
 
 
-@_holding_key_lock
 def _load_published(job: _Job, found: published.Published) -> TrainedModel | None:
     try:
         model = job.float32_model()
@@ -449,7 +445,6 @@ def _load_published(job: _Job, found: published.Published) -> TrainedModel | Non
     return trained
 
 
-@_holding_key_lock
 def _adopt(job: _Job) -> TrainedModel:
     path = Path(job.variant.model_config.pretrained).expanduser()
     found = artifacts.load_pretrained(path, job.name)

@@ -135,12 +135,12 @@ def key_lock(partial: Path, name: str) -> BuildLock:
         partial: The key's partial folder, ``cache/models/<name>-<key>.partial``.
         name: The model's name, for the message.
     """
-    entry = partial.name.removesuffix(".partial")
+    key = partial.name.removesuffix(".partial").removeprefix(f"{name}-")
 
     def busy(info: dict[str, Any]) -> str:
-        return (f"model {name} under key {entry} is being trained by another "
-                f"process: {describe(info)}. Wait for it to finish (this build then "
-                "loads its model from the cache) or stop it")
+        return (f"model {name} under key {key} is being trained by another process: "
+                f"{describe(info)}; its checkpoints are in {partial}. Wait for it to "
+                "finish (this build then loads the model from the cache) or stop it")
 
     return BuildLock(partial.parent, file=f"{partial.name}.lock", busy=busy)
 
