@@ -7,8 +7,17 @@ import pytest
 from PIL import Image
 
 from zspace.config import DataConfig
+from zspace.data import folder
 from zspace.data.folder import load_folder
 from zspace.errors import DataError
+
+
+@pytest.fixture(autouse=True)
+def few_images_suffice(monkeypatch):
+    """The trees here hold a handful of images; the build's own minimums are
+    tested in tests/test_failures.py."""
+    monkeypatch.setattr(folder, "MIN_TRAIN_IMAGES", 1)
+    monkeypatch.setattr(folder, "MIN_TEST_IMAGES", 1)
 
 
 def _write_tree(root, count=10):

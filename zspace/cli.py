@@ -1,12 +1,15 @@
 """``pipeline.py``'s command line: build | data | train | publish-models | status |
 diff | clean.
 
-Exit codes: 0 success, 1 an unexpected error (for diff: a figure changed), 2 bad input
-(configuration, data path, model file, diff side, a profile name that is not a slug, a
-folder that clean or publish-models would delete but no build made), 3 a failed build
-step, 4 the build folder, or a model key being trained, is in use by another process,
-5 the machine lacks a tool a setting needs (a C++ compiler for speed.fuse_batch_norm),
-129 hung up (SIGHUP), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
+Exit codes: 0 success, 1 (diff only) a figure changed, 2 bad input (configuration,
+data path, model file, diff side, a profile name that is not a slug, a folder that
+clean or publish-models would delete but no build made), 3 a failed build step, 4 the
+build folder, or a model key being trained, is in use by another process, 5 the
+machine lacks a tool a setting needs (a C++ compiler for speed.fuse_batch_norm), 6 an
+unexpected error (a bug: one line on the terminal, the traceback in the build log or a
+temporary file), 7 the file system refused a write (full disk, read-only, a path
+through a file, a name too long), 129 hung up (SIGHUP), 130 interrupted (Ctrl-C), 143
+terminated (SIGTERM).
 
 The commands that build (build, data, train, publish-models) hold the lock of
 ``build/<profile>/``, write ``build/<profile>/build.log`` and keep everything but
@@ -23,12 +26,14 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 import threading
+import traceback
 from pathlib import Path
 
 from zspace import ownership, paths
 from zspace.config import Config, load_config
-from zspace.errors import BuildBusy, ZspaceError
+from zspace.errors import BuildBusy, BuildError, ZspaceError, file_system_failure
 from zspace.pipeline import lock
 
 COMMANDS = {
@@ -75,9 +80,11 @@ def make_parser() -> argparse.ArgumentParser:
         prog="pipeline.py",
         description="zspace: build the AE/VAE latent-space article series from a "
                     "data set and a configuration.",
-        epilog="Exit codes: 0 ok, 2 bad input, 3 a build step failed, 4 the build "
-               "folder is in use, 5 a tool a setting needs is missing, 129 hung "
-               "up, 130 interrupted, 143 terminated.",
+        epilog="Exit codes: 0 ok, 1 (diff) a figure changed, 2 bad input, 3 a build "
+               "step failed, 4 the build folder is in use, 5 a tool a setting needs "
+               "is missing, 6 an unexpected error (the traceback goes to the log), 7 "
+               "the file system refused a write (full, read-only, too long a name), "
+               "129 hung up, 130 interrupted, 143 terminated.",
     )
     _common_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -171,10 +178,64 @@ def main(argv: list[str] | None = None) -> int:
                       "and trained epochs are kept, and the next run resumes from "
                       "them", file=sys.stderr)
             return getattr(interrupt, "exit_code", 130)
-        except Exception:
+        except OSError as error:
+            failure = file_system_failure(error)
+            if failure is None:
+                return _unexpected(error, command, log_file)
+            _log_traceback(log_file)
+            print(f"error: {failure}", file=sys.stderr)
             if log_file is not None:
                 print(f"the build log: {log_file}", file=sys.stderr)
-            raise
+            return failure.exit_code
+        except Exception as error:
+            return _unexpected(error, command, log_file)
+
+
+# Exit code of an error zspace did not expect (a bug): not 1, which is diff's "a
+# figure changed", so that a crash never reads as a result.
+UNEXPECTED = 6
+
+
+def _unexpected(error: Exception, command: str, log_file: Path | None) -> int:
+    """Say in one line what went wrong and where its traceback is; return 6.
+
+    The traceback goes to the build log where the command has one; otherwise (status,
+    diff, clean, or a build that failed before its log opened) to a new
+    ``zspace-<command>-*.log`` in the system's temporary folder.
+    """
+    where = _log_traceback(log_file) or _traceback_file(command)
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    print(f"error: unexpected {type(error).__name__}{': ' if first else ''}{first}",
+          file=sys.stderr)
+    if where is not None:
+        print(f"this is a bug in zspace; the traceback is in {where}", file=sys.stderr)
+    else:  # nowhere to write it: the terminal is the only record
+        traceback.print_exc(file=sys.stderr)
+    return UNEXPECTED
+
+
+def _log_traceback(log_file: Path | None) -> Path | None:
+    """Append the exception being handled to ``log_file``; its path, or None."""
+    if log_file is None:
+        return None
+    try:
+        with open(log_file, "a", encoding="utf-8") as log:
+            traceback.print_exc(file=log)
+    except OSError:
+        return None
+    return log_file
+
+
+def _traceback_file(command: str) -> Path | None:
+    """Write the exception being handled to a new temporary file; its path, or None."""
+    try:
+        handle, name = tempfile.mkstemp(prefix=f"zspace-{command}-", suffix=".log")
+        with os.fdopen(handle, "w", encoding="utf-8") as log:
+            log.write(f"{' '.join(sys.argv)}\n")
+            traceback.print_exc(file=log)
+    except OSError:
+        return None
+    return Path(name)
 
 
 @contextlib.contextmanager
@@ -247,16 +308,28 @@ def run_build(config: Config, args: argparse.Namespace) -> int:
     site = build(config, args.build_dir, force=getattr(args, "force", False),
                  only=tuple(getattr(args, "only", ())), progress=not args.quiet,
                  session=getattr(args, "session", None))
-    print(f"report: {site / 'index.html'}")
+    index = site / "index.html"
+    if not index.is_file():  # never point a reader at a page that is not there
+        raise BuildError(f"the report has no {index}; build again with --force")
+    print(f"report: {index}")
     return 0
+
+
+# The widest name column of ``status``.
+STATUS_WIDTH = 48
 
 
 def run_status(config: Config, args: argparse.Namespace) -> int:
     from zspace.pipeline.engine import status
 
     rows = status(config, args.build_dir)
-    width = max(len(name) for name, _ in rows)
+    # The column fits the names up to STATUS_WIDTH; a longer one gets a line of its
+    # own, so one long name never pads every row.
+    width = min(max(len(name) for name, _ in rows), STATUS_WIDTH)
     for name, state in rows:
+        if len(name) > width:
+            print(name)
+            name = ""
         print(f"{name:<{width}}  {state}")
     folder = paths.profile_dir(args.build_dir, config.name)
     holder = lock.holder(folder)

@@ -1,15 +1,19 @@
 """One exception base for zspace, with a subclass per kind of failure.
 
 The CLI maps each subclass to an exit code, so a user (or a script) can tell bad input
-(exit 2) from a failing build step (exit 3), a build folder in use (exit 4) and a
-machine that lacks a tool (exit 5).
+(exit 2) from a failing build step (exit 3), a build folder in use (exit 4), a
+machine that lacks a tool (exit 5), an unexpected error (exit 6, a bug) and a file
+system that refused a write (exit 7).
 """
+
+import errno
 
 
 class ZspaceError(Exception):
     """Base of every error zspace raises on purpose."""
 
-    exit_code = 1
+    # Never 1: that is diff's "a figure changed".
+    exit_code = 6
 
 
 class ConfigError(ZspaceError):
@@ -57,3 +61,38 @@ class ForeignFolder(ZspaceError):
     folder that is not a build folder, ``models/<profile>/`` holding other files)."""
 
     exit_code = 2
+
+
+class FileSystemFailure(ZspaceError):
+    """The file system refused a write: the disk is full, it is read-only, a part of
+    the path is a file, a name is too long."""
+
+    exit_code = 7
+
+
+# The errors of a file system (not of zspace), in the words the message gives.
+FILE_SYSTEM_CAUSES = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EISDIR: "it is a folder, not a file",
+    # mkdir(parents=True) where a part of the path is a file
+    errno.EEXIST: "a file is in the way of a folder of that name",
+    errno.ENAMETOOLONG: "the name is too long for the file system",
+    errno.EFBIG: "the file is too large for the file system",
+}
+
+
+def file_system_failure(error: OSError) -> FileSystemFailure | None:
+    """``error`` as a :class:`FileSystemFailure` naming the path and the cause, or
+    None where it is no file system failure (a missing file is a bug, say)."""
+    cause = FILE_SYSTEM_CAUSES.get(error.errno)
+    if cause is None:
+        return None
+    where = " -> ".join(str(name) for name in (error.filename, error.filename2)
+                        if name is not None)
+    return FileSystemFailure(f"{where or 'writing a file'}: {cause} "
+                             f"({error.strerror or error})")

@@ -221,7 +221,13 @@ def _compile(compiler: str, flags: list[str], library: Path) -> None:
     command = [compiler, str(KERNEL_SOURCE), "-o", str(scratch), *flags]
     try:
         done = subprocess.run(command, capture_output=True, text=True, check=False)
-        failure = done.stderr[-2000:] if done.returncode else ""
+        # The exit status decides, not the output: a compiler may fail silently.
+        output = (done.stdout + done.stderr).strip()[-2000:]
+        failure = (f"exit status {done.returncode}: {output or '(no output)'}"
+                   if done.returncode else "")
+        if not failure and not scratch.is_file():
+            failure = (f"it exited 0 but wrote no {scratch.name}: "
+                       f"{output or '(no output)'}")
     except OSError as error:  # the compiler named by CXX does not run
         failure = str(error)
     if failure:

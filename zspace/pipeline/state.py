@@ -8,12 +8,18 @@ stale but which part changed.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from zspace.config import digest_of
 from zspace.files import write_json_atomic
+
+log = logging.getLogger(__name__)
+# Damaged records already reported by this process (the plan reads the record anew
+# after every layer of a build; one warning is enough).
+_REPORTED: set[Path] = set()
 
 
 @dataclass(frozen=True)
@@ -57,10 +63,22 @@ class BuildState:
 
     def __init__(self, path: Path):
         self.path = path
+        self.stages: dict[str, dict[str, Any]] = {}
+        if not path.exists():
+            return
         try:
-            self.stages: dict[str, dict[str, Any]] = json.loads(path.read_text())
-        except (OSError, ValueError):
-            self.stages = {}
+            stages = json.loads(path.read_text())
+            if not (isinstance(stages, dict)
+                    and all(isinstance(v, dict) for v in stages.values())):
+                raise ValueError("not a table of stages")
+            self.stages = stages
+        except (OSError, ValueError) as error:
+            # Every stage is run again and the record rewritten; said once, by
+            # name, so a damaged record never passes for "never built".
+            if path not in _REPORTED:
+                _REPORTED.add(path)
+                log.warning("%s is damaged (%s): its stages are built again and "
+                            "the record is rewritten", path, error)
 
     def previous(self, stage: str) -> dict[str, Any]:
         return self.stages.get(stage, {})

@@ -26,6 +26,9 @@ from zspace.site.pages import Links, render_site
 from zspace.versioning import code_digest
 
 MANIFEST = "manifest.json"
+# In the profile's build folder: the sha256 of every file the last report published
+# (the site, and the repository's figures/ and articles/ where it published there).
+PUBLISHED = "published.json"
 # Beside the committed articles: the keys the committed report was built under.
 PROVENANCE = "provenance.json"
 # The code that renders and publishes the site; the report key covers it and the
@@ -132,7 +135,54 @@ def publish_site(root: Path, outputs: list[NotebookOutput], provenance: dict[str
         shutil.rmtree(staging, ignore_errors=True)
     if to_repository:
         _publish_to_repository(root / "site", context, templates, deferred)
+    write_json_atomic(root / PUBLISHED, published_files(root, to_repository))
     return root / "site"
+
+
+def published_files(root: Path, to_repository: bool) -> dict[str, dict[str, str]]:
+    """The sha256 of each file of ``root/site`` (by its path in ``root``) and, with
+    ``to_repository``, of the repository's ``figures/`` and ``articles/``."""
+    def hashes(base: Path, folders: list[Path]) -> dict[str, str]:
+        return {file.relative_to(base).as_posix(): _sha256(file)
+                for folder in folders for file in sorted(folder.rglob("*"))
+                if file.is_file()}
+
+    return {"site": hashes(root, [root / "site"]),
+            "repository": hashes(paths.ROOT, [paths.FIGURES, paths.ARTICLES]
+                                 if to_repository else [])}
+
+
+def published_damage(root: Path) -> str:
+    """What is wrong with the last published report of the profile folder ``root``:
+    the first file that is missing or differs from its recorded hash; "" where
+    every file is there and whole."""
+    try:
+        record = json.loads((root / PUBLISHED).read_text())
+        files = [(where, name, digest) for where in ("site", "repository")
+                 for name, digest in record[where].items()]
+    except (OSError, ValueError, KeyError, AttributeError, TypeError):
+        return f"no readable record of the published files ({PUBLISHED})"
+    for where, name, digest in files:
+        file = (root if where == "site" else paths.ROOT) / name
+        shown = name if where == "site" else f"{name} (in the repository)"
+        if not file.is_file():
+            return f"{shown} is missing"
+        if _sha256(file) != digest:
+            return f"{shown} differs from what the report published"
+    return ""
+
+
+# sha256 by (file, size, modification time): the plan checks the published files
+# after every layer of a build, and reads each unchanged file once per process.
+_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def _sha256(file: Path) -> str:
+    stat = file.stat()
+    key = (str(file), stat.st_size, stat.st_mtime_ns)
+    if key not in _HASHES:
+        _HASHES[key] = sha256_of(file)
+    return _HASHES[key]
 
 
 def _assemble(staging: Path, outputs: list[NotebookOutput], provenance: dict,

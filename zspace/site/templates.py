@@ -4,10 +4,12 @@ with the report's number filters. Shared by the article pages and the explorer p
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
 
 def _number(value: Any, digits: int = 3) -> str:
@@ -49,6 +51,47 @@ def _versus(a: dict, b: dict | float) -> str:
     return compare(a, b)
 
 
+# Markdown's own punctuation in a user's string: backslash-escaped. An underscore
+# only at a word's edge, where it could start or end emphasis (``leaky_relu`` stays).
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*\[\]|])|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+def markdown_text(value: Any, for_html: bool) -> str:
+    """``value`` as literal text in Markdown (a user's path, name or setting): its
+    Markdown punctuation escaped, on one line (a table cell ends at a newline).
+
+    For the HTML pages the template's autoescaping writes ``<``, ``>`` and ``&`` as
+    entities; for the Markdown pages this does, so no raw HTML gets through.
+    """
+    text = " ".join(str(value).splitlines())
+    text = _MARKDOWN_SPECIALS.sub(lambda m: "\\" + m.group(0), text)
+    if not for_html:
+        text = re.sub(r"[&<>]", lambda m: _ENTITIES[m.group(0)], text)
+    return text
+
+
+def code_span(value: Any, for_html: bool, table: bool = False) -> str:
+    """``value`` as one Markdown code span, fenced by more backticks than it holds.
+
+    Markdown escapes a code span's content itself, so for the HTML pages the span is
+    marked safe: autoescaping it first would show ``&#34;&gt;`` on the page.
+
+    Args:
+        value: The text.
+        for_html: Rendering for the HTML pages (an autoescaping environment).
+        table: The span is in a table cell, where GitHub needs ``|`` escaped even
+            inside code (Python-Markdown, which renders the HTML, does not).
+    """
+    text = " ".join(str(value).splitlines())
+    if table and not for_html:
+        text = text.replace("|", "\\|")
+    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    span = f"{fence}{pad}{text}{pad}{fence}"
+    return Markup(span) if for_html else span
+
+
 def template_environment(templates: Path, autoescape: bool) -> jinja2.Environment:
     """The Jinja2 environment of the pages: strict, with the report's filters."""
     env = jinja2.Environment(
@@ -64,4 +107,7 @@ def template_environment(templates: Path, autoescape: bool) -> jinja2.Environmen
     env.filters["flatten"] = _flatten
     env.filters["variety"] = _variety
     env.filters["versus"] = _versus
+    # User strings (paths, names, settings) in the Markdown of the pages.
+    env.filters["md"] = lambda value: markdown_text(value, autoescape)
+    env.filters["code"] = lambda value, table=False: code_span(value, autoescape, table)
     return env
