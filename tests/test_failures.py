@@ -89,6 +89,17 @@ def test_file_system_failures_name_the_path_and_the_cause(tmp_path, monkeypatch,
     assert f"error: {where}: {cause}" in err and "Traceback" not in err
 
 
+def test_a_full_disk_on_a_write_names_the_build_folder(tmp_path, monkeypatch,
+                                                       capsys):
+    def full(*args, **kwargs):  # a write() into a full disk names no file
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(engine, "build", full)
+    code = cli.main(["build", "--config", "smoke", "--build-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 7 and f"error: {tmp_path / 'smoke'}: the disk is full" in err
+
+
 def test_a_build_folder_that_is_a_file_exits_7_naming_it(tmp_path, capsys):
     file = tmp_path / "build"
     file.write_text("not a folder")

@@ -179,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
                       "them", file=sys.stderr)
             return getattr(interrupt, "exit_code", 130)
         except OSError as error:
-            failure = file_system_failure(error)
+            failure = file_system_failure(
+                error, log_file.parent if log_file is not None else None)
             if failure is None:
                 return _unexpected(error, command, log_file)
             _log_traceback(log_file)
@@ -197,7 +198,8 @@ UNEXPECTED = 6
 
 
 def _unexpected(error: Exception, command: str, log_file: Path | None) -> int:
-    """Say in one line what went wrong and where its traceback is; return 6.
+    """Say in one line what went wrong and where its traceback is; return 6 (a bug,
+    or a failure zspace does not know to name).
 
     The traceback goes to the build log where the command has one; otherwise (status,
     diff, clean, or a build that failed before its log opened) to a new
@@ -208,7 +210,7 @@ def _unexpected(error: Exception, command: str, log_file: Path | None) -> int:
     print(f"error: unexpected {type(error).__name__}{': ' if first else ''}{first}",
           file=sys.stderr)
     if where is not None:
-        print(f"this is a bug in zspace; the traceback is in {where}", file=sys.stderr)
+        print(f"the traceback is in {where}", file=sys.stderr)
     else:  # nowhere to write it: the terminal is the only record
         traceback.print_exc(file=sys.stderr)
     return UNEXPECTED

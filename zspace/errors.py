@@ -86,13 +86,20 @@ FILE_SYSTEM_CAUSES = {
 }
 
 
-def file_system_failure(error: OSError) -> FileSystemFailure | None:
+def file_system_failure(error: OSError,
+                        folder: object = None) -> FileSystemFailure | None:
     """``error`` as a :class:`FileSystemFailure` naming the path and the cause, or
-    None where it is no file system failure (a missing file is a bug, say)."""
+    None where it is no file system failure (a missing file is a bug, say).
+
+    Args:
+        error: The error.
+        folder: Named where the error names no file (a write that found the disk
+            full): the folder the command was writing into, if known.
+    """
     cause = FILE_SYSTEM_CAUSES.get(error.errno)
     if cause is None:
         return None
     where = " -> ".join(str(name) for name in (error.filename, error.filename2)
-                        if name is not None)
+                        if name is not None) or folder
     return FileSystemFailure(f"{where or 'writing a file'}: {cause} "
                              f"({error.strerror or error})")
