@@ -171,10 +171,11 @@ class SpeedConfig:
     """Training speed-ups (``zspace.models.speed``): on by default, but XLA.
 
     Each swaps part of the training step for a cheaper formulation of the same
-    arithmetic, so results move in the last bits: each option is part of the AE's
-    and the VAE's keys (the judge ignores them). Models trained with the options and
-    without them at the same seed draw the same conclusions in every figure (issue
-    18's comparison); the published models are trained with them.
+    arithmetic, so results move in the last bits. None is part of a model's key:
+    the golden trainings (``zspace.models.golden``) train with each option alone
+    beside the plain step and guard all of them, and the manifest records the
+    options a model was trained with (the judge ignores them). The published models
+    are trained with them.
 
     Attributes:
         fused_loss: The reconstruction loss as one flat sum per image with a

@@ -196,6 +196,7 @@ class Progress(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
 
 
 def _short(logs: dict) -> dict[str, str]:

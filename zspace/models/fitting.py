@@ -73,19 +73,25 @@ def fit(model: keras.Model, name: str, spec: dict, dataset: Dataset,
     held_out_data = evaluation_batches(images, batch, targets, held_out_extra)
     rule = StoppingRule.of(train_config)
     stop = [HeldOutStop(history, rule)] if len(images) and rule.active else []
-    model.fit(
-        train_data,
-        epochs=num_epochs,
-        initial_epoch=first_epoch,
-        steps_per_epoch=steps,
-        validation_data=held_out_data if len(images) else None,
-        callbacks=[
-            EpochCheckpoint(work / "checkpoint", history,
-                            rule=rule if len(images) else None),
-            *stop,
-            Progress(name, steps * num_epochs, steps * first_epoch, progress),
-            *callbacks,
-        ],
-        shuffle=False,  # the pipeline shuffles, keyed by epoch
-        verbose=0,
-    )
+    bar = Progress(name, steps * num_epochs, steps * first_epoch, progress)
+    try:
+        model.fit(
+            train_data,
+            epochs=num_epochs,
+            initial_epoch=first_epoch,
+            steps_per_epoch=steps,
+            validation_data=held_out_data if len(images) else None,
+            callbacks=[
+                EpochCheckpoint(work / "checkpoint", history,
+                                rule=rule if len(images) else None),
+                *stop,
+                bar,
+                *callbacks,
+            ],
+            shuffle=False,  # the pipeline shuffles, keyed by epoch
+            verbose=0,
+        )
+    finally:
+        # An error ends fit without on_train_end: the bar must not stay open and
+        # share its line with the error message.
+        bar.on_train_end()

@@ -165,8 +165,8 @@ def train_or_load(
         published_dir: A folder of published weights (``models/<profile>/``).
         retrain: Train afresh: drop the cached artifact and any checkpoint, and
             ignore published weights.
-        speed: Speed-ups for training (``config.speed``); part of the key
-            where one is on.
+        speed: Speed-ups for training (``config.speed``); recorded in the
+            artifact's meta, not part of the key.
 
     Returns:
         The :class:`TrainedModel`.
