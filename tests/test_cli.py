@@ -29,7 +29,8 @@ def test_data_step_prepares_and_reports_the_data_set(tmp_path):
             "--set", "data.num_train=0", "--set", "data.num_test=0"]
     result = run(*args)
     assert result.returncode == 0, result.stderr
-    assert "10 train + 2 test images at 16 px, 3 skipped" in result.stdout
+    assert ("10 train + 2 test + 0 validation images at 16 px, 3 skipped"
+            in result.stdout)
     assert "celeba train" in result.stderr  # the progress bar
     again = run(*args, "--quiet")
     assert again.returncode == 0 and "celeba train" not in again.stderr

@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 
 import markdown
@@ -311,6 +312,7 @@ def test_a_data_file_damaged_at_the_same_size_is_prepared_again(tmp_path):
     first = load_dataset(config, tmp_path, progress=False)
     train = Path(first.train.filename)
     expected = np.array(first.train)
+    time.sleep(0.05)  # past the file system's clock tick: the write shows in mtime
     with open(train, "r+b") as stream:  # zero a stretch, keeping the size
         stream.seek(200)
         stream.write(bytes(1000))

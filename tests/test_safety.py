@@ -75,6 +75,7 @@ def test_clean_removes_what_builds_made_and_keeps_the_rest(tmp_path):
     root = tmp_path / "build"
     ownership.claim(root)
     for name in ("smoke", "default"):
+        ownership.claim_profile(root / name)
         (root / name / ".tmp").mkdir(parents=True)
         (root / name / "build.log").write_text("log\n")
     (root / "cache" / "models").mkdir(parents=True)
@@ -82,16 +83,74 @@ def test_clean_removes_what_builds_made_and_keeps_the_rest(tmp_path):
     _unrelated(root)
     (root / "notes.txt").write_text("mine\n")
     (root / "papers").mkdir()  # a folder with no build's files: not a profile
+    (root / "project").mkdir()  # a log of its own does not make it a profile
+    (root / "project" / "build.log").write_text("my log\n")
 
     result = run("clean", "--build-dir", str(root))
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in root.iterdir()) == [
-        ".zspace-build", "cache", "notes.txt", "papers", "precious"]
-    assert "kept what no build made: notes.txt, papers, precious" in result.stdout
+        ".zspace-build", "cache", "notes.txt", "papers", "precious", "project"]
+    assert ("kept what no build made: notes.txt, papers, precious, project"
+            in result.stdout)
     assert run("clean", "--all", "--build-dir", str(root)).returncode == 0
     assert sorted(p.name for p in root.iterdir()) == [
-        ".zspace-build", "notes.txt", "papers", "precious"]
+        ".zspace-build", "notes.txt", "papers", "precious", "project"]
     assert (root / "precious" / "thesis.tex").is_file()
+
+
+def test_a_build_into_a_folder_of_other_files_does_not_make_it_cleanable(tmp_path):
+    home = tmp_path / "home"
+    _home(home)
+    before = _snapshot(home)
+    with session.open_session(home / "smoke"):
+        pass
+    assert not (home / ownership.MARKER).exists()
+    with pytest.raises(ForeignFolder):
+        ownership.check_build_root(home)
+    assert {k: v for k, v in _snapshot(home).items()
+            if not k.startswith("smoke")} == before
+
+
+def test_an_empty_state_record_is_no_build(tmp_path):
+    root = tmp_path / "scratch"
+    (root / "x").mkdir(parents=True)
+    (root / "x" / "build.log").write_text("log\n")
+    (root / "x" / "state.json").write_text("{}")
+    with pytest.raises(ForeignFolder):
+        ownership.check_build_root(root)
+
+
+def test_nohup_keeps_a_build_running_when_the_terminal_closes():
+    from zspace import cli
+
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with cli._sigterm_as_interrupt():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        with cli._sigterm_as_interrupt():
+            assert signal.getsignal(signal.SIGHUP) not in (signal.SIG_IGN,
+                                                           signal.SIG_DFL)
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+@pytest.mark.slow
+def test_a_closed_pipe_ends_status_quietly(tmp_path):
+    # A thousand sweep points: more rows than a pipe holds, so the writer is still
+    # writing when the reader goes.
+    sweep = (f"sweeps.big={{model='vae', kl_factor={list(range(1, 26))}, "
+             f"z_dim={list(range(1, 41))}}}")
+    reader = subprocess.Popen(
+        [sys.executable, str(paths.ROOT / "pipeline.py"), "status", "--config",
+         "smoke", "--build-dir", str(tmp_path / "build"), "--set", sweep,
+         "--set", "build.max_sweep_points=1000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=paths.ROOT)
+    reader.stdout.readline()
+    reader.stdout.close()  # as `| head -1` does
+    assert reader.wait(timeout=120) == 141
+    assert b"Traceback" not in reader.stderr.read()
 
 
 def test_a_session_marks_its_build_root(tmp_path):
@@ -99,6 +158,7 @@ def test_a_session_marks_its_build_root(tmp_path):
     with session.open_session(root / "smoke"):
         pass
     assert (root / ownership.MARKER).is_file()
+    assert (root / "smoke" / ownership.PROFILE_MARKER).is_file()
     assert ownership.made_by_build(root, caches=True) == [root / "smoke"]
 
 
@@ -130,11 +190,18 @@ def test_a_profile_name_that_is_not_a_slug_is_refused(name):
 
 
 def test_an_empty_name_exits_2_before_publish_models_touches_models(tmp_path):
+    models = tmp_path / "models"
+    (models / "default").mkdir(parents=True)
+    (models / "default" / "vae.json").write_text("{}")
+    (models / "celeba").mkdir()
     result = run("publish-models", "--config", "smoke", "--set", "name=",
+                 "--set", f"build.models_dir={models}",
                  "--build-dir", str(tmp_path / "build"))
     assert result.returncode == 2
     assert "error: name: expected 1 to 64 letters" in result.stderr
     assert not (tmp_path / "build").exists()
+    assert sorted(p.relative_to(models).as_posix() for p in models.rglob("*")) == [
+        "celeba", "default", "default/vae.json"]
 
 
 def test_paths_from_names_stay_inside_their_root(tmp_path):

@@ -76,3 +76,9 @@ def test_record_appends_one_reading_per_epoch():
     assert history[GAIN][1:] == [r.gain for r in readings[1:]]
     assert history[WINDOW] == [r.window for r in readings]
     assert readings[-1].stop and not readings[-2].stop
+
+
+def test_a_window_of_every_epoch_looks_back_to_the_first():
+    reading = rule(window=1.0, min_epochs=2).read_values([10.0, 9.99, 9.98])
+    assert (reading.window, reading.compared_with_epoch) == (2, 1)
+    assert reading.gain == pytest.approx(0.002) and reading.stop

@@ -8,8 +8,8 @@ build folder, or a model key being trained, is in use by another process, 5 the
 machine lacks a tool a setting needs (a C++ compiler for speed.fuse_batch_norm), 6 an
 unexpected error (a bug: one line on the terminal, the traceback in the build log or a
 temporary file), 7 the file system refused a write (full disk, read-only, a path
-through a file, a name too long), 129 hung up (SIGHUP), 130 interrupted (Ctrl-C), 143
-terminated (SIGTERM).
+through a file, a name too long), 129 hung up (SIGHUP), 130 interrupted (Ctrl-C), 141
+the reader of the output went away (a pipe closed), 143 terminated (SIGTERM).
 
 The commands that build (build, data, train, publish-models) hold the lock of
 ``build/<profile>/``, write ``build/<profile>/build.log`` and keep everything but
@@ -84,7 +84,8 @@ def make_parser() -> argparse.ArgumentParser:
                "step failed, 4 the build folder is in use, 5 a tool a setting needs "
                "is missing, 6 an unexpected error (the traceback goes to the log), 7 "
                "the file system refused a write (full, read-only, too long a name), "
-               "129 hung up, 130 interrupted, 143 terminated.",
+               "129 hung up, 130 interrupted, 141 output pipe closed, 143 "
+               "terminated.",
     )
     _common_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -178,6 +179,11 @@ def main(argv: list[str] | None = None) -> int:
                       "and trained epochs are kept, and the next run resumes from "
                       "them", file=sys.stderr)
             return getattr(interrupt, "exit_code", 130)
+        except BrokenPipeError:
+            # The reader went away (``status | head``): nothing more to say to it.
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 141  # 128 + SIGPIPE, as a shell reports it
         except OSError as error:
             failure = file_system_failure(
                 error, log_file.parent if log_file is not None else None)
@@ -250,7 +256,10 @@ def _sigterm_as_interrupt():
         raise Terminated(signum)
 
     # A closed terminal (SIGHUP) must clean up like SIGTERM: no scratch or lock left.
-    numbers = (signal.SIGTERM, signal.SIGHUP)
+    # Under nohup SIGHUP is ignored on purpose, and stays so.
+    numbers = [signal.SIGTERM]
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        numbers.append(signal.SIGHUP)
     previous = {number: signal.signal(number, terminate) for number in numbers}
     try:
         yield
@@ -264,8 +273,9 @@ def run_data(config: Config, args: argparse.Namespace) -> int:
 
     dataset = load_dataset(config.data, args.build_dir, progress=not args.quiet)
     card = dataset.card
-    print(f"data: {card.source}, {card.num_train} train + {card.num_test} test images "
-          f"at {card.image_size} px, {len(card.skipped)} skipped, "
+    print(f"data: {card.source}, {card.num_train} train + {card.num_test} test + "
+          f"{card.num_val} validation images at {card.image_size} px, "
+          f"{len(card.skipped)} skipped, "
           f"hash {card.content_hash[:12]}")
     for line in card.skipped[:10]:
         print(f"  skipped {line}")
@@ -373,9 +383,14 @@ def run_clean(config: Config, args: argparse.Namespace) -> int:
         holder = lock.holder(folder)
         if holder is not None:
             raise BuildBusy(lock.busy_message(folder, holder))
-    for folder in made:
-        shutil.rmtree(folder)
-        print(f"removed {folder}")
+    with contextlib.ExitStack() as held:
+        if args.all:  # a model in training outside any build holds only its key
+            for key_lock in sorted(paths.model_cache_dir(root).glob("*.partial.lock")):
+                partial = key_lock.with_name(key_lock.name.removesuffix(".lock"))
+                held.enter_context(lock.key_lock(partial, partial.name))
+        for folder in made:
+            shutil.rmtree(folder)
+            print(f"removed {folder}")
     others = sorted(child.name for child in root.iterdir()
                     if child not in made and child.name not in (
                         ownership.MARKER, ownership.CACHE))

@@ -707,7 +707,7 @@ def check_limits(config: Config) -> None:
         raise ConfigError(
             f"data.image_size: {data.image_size} px images need at least "
             f"{needed_bytes / 2**30:,.1f} GiB of memory (the data set and one training "
-            f"batch), and {available / 2**30:,.1f} GiB are available; lower "
+            f"batch), and the machine has {available / 2**30:,.1f} GiB; lower "
             "data.image_size, the image counts or train.batch_size")
 
 
@@ -724,15 +724,16 @@ def memory_needed(config: Config) -> int:
 
 
 def available_memory() -> int | None:
-    """Bytes of memory available to a new process (Linux's ``MemAvailable``, else
-    the free physical pages); None where the system does not say."""
+    """Bytes of memory the machine has (Linux's ``MemTotal``, else its physical
+    pages): fixed for a machine, so a configuration is not accepted or refused by
+    what other processes hold at the moment. None where the system does not say."""
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
+            if line.startswith("MemTotal:"):
                 return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
     try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):
         return None

@@ -1,12 +1,13 @@
 """What zspace may delete: folders it made, and in them only what a build wrote.
 
-Every build root a session opens in gets a marker file, ``.zspace-build``. ``clean``
-refuses a folder without one, so a mistyped ``--build-dir`` (``.``, ``~``) loses
-nothing. A build root made before the marker existed counts as zspace's when it holds
-a profile folder with a build's record of stages and its log; it is marked then. Even
-in a marked root, ``clean`` removes only the entries a build makes (profile folders,
-the caches, the archive, diff pages, compiled kernels), never anything else found
-there.
+Every build root zspace creates (or finds empty) gets a marker file,
+``.zspace-build``, and every profile folder a session opens gets ``.zspace-profile``.
+``clean`` refuses a folder without the first, so a mistyped ``--build-dir`` (``.``,
+``~``) loses nothing, even after a build wrote into it. A build root made before the
+markers existed counts as zspace's when it holds a profile folder with a build's
+record of stages and its log; it is marked then. Even in a marked root, ``clean``
+removes only the entries a build makes (marked profile folders, the caches, the
+archive, diff pages, compiled kernels), never anything else found there.
 
 ``publish-models`` replaces ``models/<profile>/`` whole, so that folder must hold
 nothing but published models' files.
@@ -21,45 +22,69 @@ from zspace.config import NAME
 from zspace.errors import ForeignFolder
 
 MARKER = ".zspace-build"
+# The same for each profile folder (build/<profile>/) a session opens.
+PROFILE_MARKER = ".zspace-profile"
 # What a build writes directly under its root, besides the profile folders.
 MADE = ("cache", "archive", "diff", "kernels")
 CACHE = "cache"
-# Files of a profile folder (build/<profile>/) that only a build writes.
+# Files of a profile folder (build/<profile>/) that a build writes.
 STATE_FILE, LOG_FILE = "state.json", "build.log"
-PROFILE_FILES = (STATE_FILE, LOG_FILE, "build.previous.log")
 # The two files of each published model in models/<profile>/.
 PUBLISHED_SUFFIXES = (".weights.bin", ".json")
 
 
 def claim(root: Path) -> None:
-    """Create the build root ``root`` if needed and mark it as zspace's."""
+    """Create the build root ``root`` if needed, and mark it as zspace's where zspace
+    made it: a folder it creates, one it finds empty, or one holding a build made
+    before the marker existed. A folder that already holds other things (``~``, a
+    project) stays unmarked: a build may still write into it, but ``clean`` will not
+    empty it."""
     root = Path(root)
+    existed = root.exists()
     root.mkdir(parents=True, exist_ok=True)
     marker = root / MARKER
+    if marker.is_file():
+        return
+    if existed and any(root.iterdir()) and not any(
+            _built_before_markers(child) for child in root.iterdir()):
+        return
+    marker.write_text("A zspace build folder: `pipeline.py clean` may remove the "
+                      "profile folders and caches a build made here.\n")
+
+
+def claim_profile(folder: Path) -> None:
+    """Create the profile folder ``folder`` if needed and mark it as a build's, so
+    ``clean`` tells it from a user's folder that happens to hold a ``build.log``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / PROFILE_MARKER
     if not marker.is_file():
-        marker.write_text("A zspace build folder: `pipeline.py clean` may remove the "
-                          "profile folders and caches a build made here.\n")
+        marker.write_text("A zspace profile folder: `pipeline.py clean` removes it.\n")
+
+
+def _named_like_profile(folder: Path) -> bool:
+    return (folder.is_dir() and not folder.is_symlink()
+            and NAME.fullmatch(folder.name) is not None)
 
 
 def is_profile(folder: Path) -> bool:
-    """Whether ``folder`` is a profile folder a build made: a profile name holding a
-    file only a build writes (its state, its log)."""
-    return (folder.is_dir() and not folder.is_symlink()
-            and NAME.fullmatch(folder.name) is not None
-            and any((folder / name).is_file() for name in PROFILE_FILES))
+    """Whether ``folder`` is a profile folder a build made: it carries the profile
+    marker, or it is one of a build made before the markers."""
+    return _named_like_profile(folder) and (
+        (folder / PROFILE_MARKER).is_file() or _built_before_markers(folder))
 
 
 def _built_before_markers(folder: Path) -> bool:
-    """Whether ``folder`` is a profile folder of a build made before the marker: its
-    log, and a state file that reads as a build's record of stages (a file named
-    ``state.json`` alone is too common to go by)."""
-    if not is_profile(folder) or not (folder / LOG_FILE).is_file():
+    """Whether ``folder`` is a profile folder of a build made before the markers: its
+    log, and a state file that reads as a build's record of at least one stage (a
+    file named ``state.json`` alone is too common to go by)."""
+    if not _named_like_profile(folder) or not (folder / LOG_FILE).is_file():
         return False
     try:
         stages = json.loads((folder / STATE_FILE).read_text())
     except (OSError, ValueError):
         return False
-    return isinstance(stages, dict) and all(
+    return isinstance(stages, dict) and bool(stages) and all(
         isinstance(stage, dict) and "key" in stage for stage in stages.values())
 
 

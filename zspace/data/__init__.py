@@ -93,8 +93,9 @@ def load_dataset(
     dataset = _load_source(config, progress)
     saved = save_entry(folder, dataset)
     if progress:
-        print(f"prepared {saved.card.num_train} training and {saved.card.num_test} "
-              f"test images in {time.perf_counter() - started:.1f} s -> {folder}",
+        print(f"prepared {saved.card.num_train} training, {saved.card.num_test} test "
+              f"and {saved.card.num_val} validation images in "
+              f"{time.perf_counter() - started:.1f} s -> {folder}",
               file=sys.stderr)
     return saved
 

@@ -46,10 +46,11 @@ def load_entry(folder: Path) -> Dataset | None:
 def open_entry(folder: Path) -> Dataset | None:
     """Open a cache entry; None if there is none.
 
-    The checks cost no reading of pixels: the card must parse, the train and test
-    arrays must be there, each file must be as long as its header says (a truncated
-    file fails to memory-map), and the arrays must hold the card's image counts at
-    its resolution.
+    The card must parse, the train and test arrays (and the validation array, where
+    the card counts one) must be there, each file must be as long as its header
+    says (a truncated file fails to memory-map), the arrays must hold the card's
+    image counts at its resolution, and a file changed since it was written must
+    still match its sha256 (:func:`_check_hashes`).
 
     Raises:
         DamagedEntry: The folder exists but fails a check; the message says which.
@@ -81,20 +82,27 @@ def open_entry(folder: Path) -> Dataset | None:
 
 
 def _check_hashes(folder: Path) -> None:
-    """Compare each array file with its recorded sha256, once per file and process.
+    """Compare each array file with its recorded sha256, where it may have changed.
+
+    The record keeps each file's size and modification time beside its hash. A
+    file that still shows them is taken as whole without reading it (a CelebA array
+    is gigabytes, and every notebook kernel opens the entry); one that does not
+    (rewritten, zeroed in place) is hashed, once per process.
 
     Raises:
         DamagedEntry: The record is missing or unreadable, or a file differs from it.
     """
     try:
         recorded = json.loads((folder / HASHES).read_text())
-        files = [(folder / name, digest) for name, digest in recorded.items()]
-    except (OSError, ValueError, AttributeError) as error:
+        files = [(folder / name, entry["sha256"], (entry["size"], entry["mtime_ns"]))
+                 for name, entry in recorded.items()]
+    except (OSError, ValueError, AttributeError, KeyError, TypeError) as error:
         raise DamagedEntry(f"{HASHES}: {type(error).__name__}: {error}") from None
-    for file, digest in files:
+    for file, digest, written in files:
         try:
             key = _stat_key(file)
-            if key not in _CHECKED and _sha256(file) != digest:
+            if (key[1:] != written and key not in _CHECKED
+                    and _sha256(file) != digest):
                 raise DamagedEntry(f"{file.name} differs from its recorded sha256")
         except OSError as error:
             raise DamagedEntry(f"{file.name}: {error}") from None
@@ -120,7 +128,9 @@ def save_entry(folder: Path, dataset: Dataset) -> Dataset:
             array = getattr(dataset, name)
             if array is not None:
                 np.save(staging / f"{name}.npy", np.ascontiguousarray(array))
-        hashes = {f.name: _sha256(f) for f in sorted(staging.glob("*.npy"))}
+        hashes = {f.name: {"sha256": _sha256(f), "size": _stat_key(f)[1],
+                           "mtime_ns": _stat_key(f)[2]}
+                  for f in sorted(staging.glob("*.npy"))}
         (staging / HASHES).write_text(json.dumps(hashes, indent=2))
         # The card goes last: its presence marks the entry as complete.
         (staging / "card.json").write_text(json.dumps(dataset.card.to_dict(), indent=2))

@@ -237,7 +237,8 @@ def load_celeba(config: DataConfig, progress: bool = True) -> Dataset:
         attribute_names=attribute_names,
         skipped=tuple(train_skipped + test_skipped + val_skipped),
         preparation=(
-            f"{how}; a {config.crop_size} px square, horizontally centred, centre "
+            f"{how}" + (f", {len(val)} validation images" if val is not None else "")
+            + f"; a {config.crop_size} px square, horizontally centred, centre "
             f"{config.crop_center_y} px from the top of the 178x218 image, resized to "
             f"{config.image_size} px (Lanczos)"),
     )

@@ -72,7 +72,8 @@ def _too_few(root: Path, found: str, config: DataConfig) -> str:
 
 
 def load_folder(config: DataConfig, progress: bool = True) -> Dataset:
-    """Load every image under ``config.path``; a seeded share becomes the test split.
+    """Load every image under ``config.path``; a seeded share becomes the test split,
+    and a second share of that size (at most ``num_val``) the validation split.
 
     Raises:
         DataError: See :func:`locate`; also when there are too few images, or too
@@ -120,7 +121,9 @@ def load_folder(config: DataConfig, progress: bool = True) -> Dataset:
         image_size=size,
         content_hash=content_hash(train, test, val if len(val) else None),
         skipped=tuple(train_skipped + test_skipped + val_skipped),
-        preparation=(f"seeded {config.test_fraction:.0%} test split; the largest "
-                     f"centred square, resized to {size} px (Lanczos)"),
+        preparation=(f"seeded {config.test_fraction:.0%} test split"
+                     + (f" and {len(val)} validation images" if len(val) else "")
+                     + f"; the largest centred square, resized to {size} px "
+                     "(Lanczos)"),
     )
     return Dataset(train, test, None, None, card, val if len(val) else None)

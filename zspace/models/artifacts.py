@@ -10,8 +10,9 @@ An artifact is a folder ``paths.model_artifact(build_root, name, key)`` holding
   options applied on them), versions;
 - ``manifest.json``, written last: the sha256 of each file above.
 
-The key (``keys.py``) hashes the model's and the training configuration, the data
-set's content hash and this package's source, so changing any of them trains afresh.
+The key (``keys.py``) covers the model's and the training configuration, the data
+set's content hash, the Keras version and the training-semantics version, so
+changing any of them trains afresh.
 The folder is assembled under ``paths.partial(folder)`` and renamed into place when
 complete; a folder whose manifest is missing or does not match is never loaded.
 Keras is imported only where a model is read or written: ``is_intact`` (and so the

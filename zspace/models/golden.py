@@ -15,6 +15,7 @@ naming the version to bump); ``--write`` stores new ones after a bump.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -89,28 +90,49 @@ def run(names: list[str] | None = None,
         gains) and ``weights``: the sum and the sum of absolute values of every
         weight.
     """
+    with contextlib.ExitStack() as stack:
+        if build_root is None:
+            build_root = stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="zspace-golden-"))
+        return _run(names or list(cases()), Path(build_root))
+
+
+def _run(names: list[str], root: Path) -> dict[str, dict]:
+    import tensorflow as tf
+
+    from zspace.models import devices
+
+    data, chosen, found = dataset(), cases(), {}
+    # The numbers are the CPU's: on a GPU machine the trainer would take the GPU
+    # branch (other layers, other kernels) and fail the comparison for no fault.
+    real_device = devices.training_device
+    devices.training_device = lambda: devices.CPU
+    try:
+        with tf.device("/CPU:0"):
+            for name in names:
+                found[name] = _train_case(name, chosen[name], data, root)
+    finally:
+        devices.training_device = real_device
+    return found
+
+
+def _train_case(name: str, case: tuple[str, TrainConfig, SpeedConfig], data: Dataset,
+                root: Path) -> dict:
     from zspace.models.training import train_or_load
 
-    data = dataset()
-    chosen = cases()
-    root = Path(build_root or tempfile.mkdtemp(prefix="zspace-golden-"))
-    found = {}
-    for name in names or list(chosen):
-        model, train_config, speed = chosen[name]
-        trained = train_or_load(name.replace("+", "-"), _MODELS[model], train_config,
-                                data, root, progress=False, speed=speed,
-                                retrain=True)
-        history = trained.history
-        weights = np.concatenate([np.ravel(w).astype(np.float64)
-                                  for w in trained.model.get_weights()])
-        found[name] = {
-            "epochs": len(history["epoch_seconds"]),
-            "losses": {metric: [float(v) for v in values if v is not None]
-                       for metric, values in sorted(history.items())
-                       if metric.endswith(("loss", "mse", GAIN))},
-            "weights": [float(weights.sum()), float(np.abs(weights).sum())],
-        }
-    return found
+    model, train_config, speed = case
+    trained = train_or_load(name.replace("+", "-"), _MODELS[model], train_config, data,
+                            root, progress=False, speed=speed, retrain=True)
+    history = trained.history
+    weights = np.concatenate([np.ravel(w).astype(np.float64)
+                              for w in trained.model.get_weights()])
+    return {
+        "epochs": len(history["epoch_seconds"]),
+        "losses": {metric: [float(v) for v in values if v is not None]
+                   for metric, values in sorted(history.items())
+                   if metric.endswith(("loss", "mse", GAIN))},
+        "weights": [float(weights.sum()), float(np.abs(weights).sum())],
+    }
 
 
 def differences(found: dict[str, dict], stored: dict[str, dict],
@@ -220,7 +242,10 @@ def store(found: dict[str, dict], margin: float) -> dict:
     """Write ``found`` into ``golden.json`` with this version and a tolerance of
     ``margin`` times their spread; return what was written."""
     measured = spread(found)
-    stored = {"semantics": keys.TRAINING_SEMANTICS, "spread": measured,
+    from zspace.models.published import machine
+
+    stored = {"semantics": keys.TRAINING_SEMANTICS, "machine": machine(),
+              "spread": measured,
               "xla_spread": spread(found, ("jit_compile",)),
               "tolerance": margin * measured, "cases": found}
     GOLDEN_FILE.write_text(json.dumps(stored, indent=1) + "\n")

@@ -5,7 +5,9 @@ resolved), the training configuration, the image shape, the data set's content h
 (and for the judge its task and attribute names), the Keras version and
 :data:`TRAINING_SEMANTICS`. It never covers the bytes of the code, the device or the
 speed options: a comment or a moved helper keeps every published model, and the
-options (the same arithmetic in another order) are recorded in the manifest instead.
+options are recorded in the manifest instead (they compute the same arithmetic in
+another order; XLA also draws the VAE's noise from another stream: the same model in
+distribution, other numbers).
 It is computed from the dataset *card* alone, so ``status`` and a no-op build can
 find artifacts without loading images or importing TensorFlow.
 """
@@ -48,8 +50,8 @@ TRAINING_SEMANTICS = 1
 # losses, the input pipeline, seeding, the training loop): no longer hashed, listed
 # for the golden test, which checks that cosmetic edits to them keep the numbers.
 WEIGHT_CODE = tuple(f"zspace/models/{module}.py" for module in (
-    "architecture", "autoencoders", "callbacks", "factory", "fitting", "inputs",
-    "judge", "layers", "runtime"))
+    "architecture", "autoencoders", "callbacks", "devices", "factory", "fitting",
+    "inputs", "judge", "layers", "runtime", "speed", "stopping"))
 JUDGE = "judge"
 
 

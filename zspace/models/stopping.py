@@ -92,9 +92,10 @@ class StoppingRule:
     def read_values(self, values: Sequence[float], name: str = "") -> WindowReading:
         """The reading after the last of ``values`` (the held-out value per epoch)."""
         n = len(values)
-        window = max(1, round(self.window * n))
-        if n < 2 or window >= n:
-            return WindowReading(name, n, min(window, n), None, None, None, False)
+        # At least one epoch back, and never past the first (a window of 1.0).
+        window = min(max(1, round(self.window * n)), n - 1)
+        if n < 2:
+            return WindowReading(name, n, 0, None, None, None, False)
         before = self._smoothed(values, n - 1 - window)
         after = self._smoothed(values, n - 1)
         gain = float((before - after) / abs(before)) if before else 0.0

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
 import platform
 import shutil
 import tempfile
@@ -53,7 +54,8 @@ class TrainedModel:
         model: The Keras model (``AE``, ``VAE`` or the functional judge).
         key: The artifact key.
         path: The artifact folder.
-        history: Per-epoch lists of every tracked metric (``val_`` for the test set,
+        history: Per-epoch lists of every tracked metric (``val_`` for the held-out
+            images: the validation split, or the test split without one;
             ``epoch_seconds``); empty for a pretrained file that came without one.
         loaded_from_cache: True where no training ran in this call.
         seconds: Time the training took, summed over epochs (also when loaded).
@@ -281,8 +283,14 @@ def cache_rounded(trained: TrainedModel, dataset: Dataset,
     with lock.key_lock(partial, trained.name):
         shutil.rmtree(partial, ignore_errors=True)
         artifacts.write_artifact(partial, trained.model, documents)
-        shutil.rmtree(trained.path, ignore_errors=True)
+        # The old artifact steps aside before the new one is renamed in, so a reader
+        # finds one whole artifact or none, never half of one.
+        old = trained.path.with_name(f".{trained.path.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if trained.path.exists():
+            os.replace(trained.path, old)
         artifacts.publish(partial, trained.path)
+        shutil.rmtree(old, ignore_errors=True)
     return TrainedModel.from_documents(trained.name, trained.model, trained.key,
                                        trained.path, documents, cached=True)
 
@@ -353,7 +361,7 @@ def _read_cached(job: _Job) -> TrainedModel | None:
         model, documents = artifacts.read_artifact(job.final)
     except artifacts.CorruptArtifact as error:
         log.warning("rebuilding corrupt artifact: %s", error)
-        shutil.rmtree(job.final)
+        shutil.rmtree(job.final, ignore_errors=True)
         return None
     log.info("%s: loaded %s in %.1f s", job.name, job.final,
              time.perf_counter() - started)

@@ -138,6 +138,7 @@ def open_session(folder: Path, *, capture: bool = False, verbose: bool = False,
     folder = Path(folder)
     notes: list[str] = []
     ownership.claim(folder.parent)  # the build root: ``clean`` may empty it
+    ownership.claim_profile(folder)
     with BuildLock(folder, say=notes.append):
         log = BuildLog(folder / LOG_FILE)
         log.line(f"pid {os.getpid()}: {' '.join(sys.argv)}")

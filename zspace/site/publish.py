@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,9 @@ from zspace.files import sha256_of, write_json_atomic
 from zspace.notebook import RESULTS_FILE
 from zspace.site.pages import Links, render_site
 from zspace.versioning import code_digest
+
+# An archived build's folder name: when it was built, then its report key.
+BUILD_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{8}")
 
 MANIFEST = "manifest.json"
 # In the profile's build folder: the sha256 of every file the last report published
@@ -288,8 +292,10 @@ def archive(figures: Path, archive_root: Path, build_id: str, keep: int) -> Path
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(figures, staging)
     swap_in(staging, target)
+    # Only folders named like a build id (20261206-231500-1a2b3c4d): never
+    # something else that happens to sit there.
     archives = sorted((p for p in archive_root.iterdir()
-                       if p.is_dir() and not p.name.startswith(".")),
+                       if p.is_dir() and BUILD_ID.fullmatch(p.name)),
                       key=lambda p: p.stat().st_mtime_ns)
     for old in archives[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
