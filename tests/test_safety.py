@@ -107,6 +107,11 @@ def test_a_build_into_a_folder_of_other_files_does_not_make_it_cleanable(tmp_pat
     assert not (home / ownership.MARKER).exists()
     with pytest.raises(ForeignFolder):
         ownership.check_build_root(home)
+    # Even once the profile folder looks like a finished build's.
+    (home / "smoke" / "build.log").write_text("log\n")
+    (home / "smoke" / "state.json").write_text('{"data": {"key": "k"}}')
+    with pytest.raises(ForeignFolder):
+        ownership.check_build_root(home)
     assert {k: v for k, v in _snapshot(home).items()
             if not k.startswith("smoke")} == before
 

@@ -5,9 +5,10 @@ Every build root zspace creates (or finds empty) gets a marker file,
 ``clean`` refuses a folder without the first, so a mistyped ``--build-dir`` (``.``,
 ``~``) loses nothing, even after a build wrote into it. A build root made before the
 markers existed counts as zspace's when it holds a profile folder with a build's
-record of stages and its log; it is marked then. Even in a marked root, ``clean``
-removes only the entries a build makes (marked profile folders, the caches, the
-archive, diff pages, compiled kernels), never anything else found there.
+record of stages and its log, and nothing but what builds make; it is marked then.
+Even in a marked root, ``clean`` removes only the entries a build makes (marked
+profile folders, the caches, the archive, diff pages, compiled kernels), never
+anything else found there.
 
 ``publish-models`` replaces ``models/<profile>/`` whole, so that folder must hold
 nothing but published models' files.
@@ -45,8 +46,7 @@ def claim(root: Path) -> None:
     marker = root / MARKER
     if marker.is_file():
         return
-    if existed and any(root.iterdir()) and not any(
-            _built_before_markers(child) for child in root.iterdir()):
+    if existed and any(root.iterdir()) and not _built_before_markers_root(root):
         return
     marker.write_text("A zspace build folder: `pipeline.py clean` may remove the "
                       "profile folders and caches a build made here.\n")
@@ -88,6 +88,18 @@ def _built_before_markers(folder: Path) -> bool:
         isinstance(stage, dict) and "key" in stage for stage in stages.values())
 
 
+def _built_before_markers_root(root: Path) -> bool:
+    """Whether ``root`` is a build root made before the markers: at least one
+    profile folder of such a build, and nothing but what builds make (a folder that
+    also holds other things, say a home folder a build once wrote into, is not)."""
+    children = [child for child in root.iterdir() if child.name != MARKER]
+    profiles = [child for child in children if _built_before_markers(child)]
+    return bool(profiles) and all(
+        child in profiles or (child.name in MADE and child.is_dir()
+                              and not child.is_symlink())
+        for child in children)
+
+
 def check_build_root(root: Path) -> None:
     """Raise unless ``root`` is a build root zspace made; mark one made before the
     marker existed.
@@ -101,7 +113,7 @@ def check_build_root(root: Path) -> None:
         raise ForeignFolder(f"{root} is not a folder, so not a zspace build folder")
     if (root / MARKER).is_file():
         return
-    if any(_built_before_markers(child) for child in root.iterdir()):
+    if _built_before_markers_root(root):
         claim(root)
         return
     shown = root if root.is_absolute() else f"{root} ({root.resolve()})"
