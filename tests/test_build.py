@@ -201,7 +201,7 @@ def test_a_dying_kernel_shows_its_output_and_leaves_no_files(project, monkeypatc
     # No kernel socket folder, no temporary file, no scratch folder, no lock.
     assert list(system_tmp.iterdir()) == []
     assert sorted(p.name for p in folder.iterdir()) == [
-        "build.log", "config.json", "notebooks", "state.json"]
+        ".zspace-profile", "build.log", "config.json", "notebooks", "state.json"]
 
 
 def test_force_and_only(project, executed):
