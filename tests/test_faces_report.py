@@ -116,8 +116,8 @@ def test_the_own_judge_is_kept_or_retired_by_its_rank_correlation(context, rende
 
 def test_a3_names_the_models_that_ran_into_their_cap(context, render):
     def stopping(gains: dict[str, tuple[float, bool]]) -> dict:
-        return {"improvement": 0.05, "window": 0.2, "min_epochs": 10, "max_epochs": 60,
-                "bce_floor": 2236.9,
+        return {"improvement": 0.05, "window": 0.2, "smoothing": 1, "min_epochs": 10,
+                "max_epochs": 60, "bce_floor": 2236.9,
                 "models": {name: {"epochs": 10, "compared_with_epoch": 8,
                                   "max_epochs": 10 if capped else 60,
                                   "improvement": gain, "capped": capped,
@@ -129,6 +129,10 @@ def test_a3_names_the_models_that_ran_into_their_cap(context, render):
     done = render("A", _with(context, stopping=stopping(
         {"AE": (0.03, False), "VAE": (0.01, False)})))
     assert "removed less than 5 % of it" in mixed
+    assert "each end a mean" not in mixed
+    smoothed = render("A", _with(context, stopping={
+        **stopping({"AE": (0.03, False)}), "smoothing": 3}))
+    assert "(each end a mean over 3 epochs)" in smoothed
     assert "The AE stopped after 10 epochs, its held-out squared error 3.0 % lower" \
         in mixed
     assert "the wide AE ran into its cap of 10 epochs with its last stretch still " \
