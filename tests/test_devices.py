@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_training import script_command, tiny_dataset
+from test_training import run_script, tiny_dataset
 
 from zspace import paths
 from zspace.config import ModelConfig, SpeedConfig, TrainConfig, load_config
@@ -223,12 +223,7 @@ print("RESULTS", json.dumps(results))
 
 @pytest.mark.slow
 def test_two_replicas_train_with_keras_adam_on_either_device(tmp_path):
-    command, env = script_command(tmp_path, MIRRORED)
-    finished = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True,
-                              text=True, timeout=300)
-    assert finished.returncode == 0, finished.stderr[-3000:]
-    line = next(x for x in finished.stdout.splitlines() if x.startswith("RESULTS "))
-    results = json.loads(line.removeprefix("RESULTS "))
+    results = run_script(tmp_path, MIRRORED)
     for device in ("cpu", "gpu"):
         run = results[device]
         assert (run["two"], run["one"]) == ("Adam", "FusedAdam"), device

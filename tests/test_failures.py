@@ -24,7 +24,7 @@ from zspace import cli, paths
 from zspace import config as config_module
 from zspace.config import DataConfig, load_config
 from zspace.data import cache, folder, load_dataset
-from zspace.errors import ConfigError, DataError, EnvironmentProblem, FileSystemFailure
+from zspace.errors import ConfigError, DataError, FileSystemFailure
 from zspace.files import write_json_atomic
 from zspace.pipeline import engine
 from zspace.pipeline.plan import make_plan
@@ -121,18 +121,12 @@ def test_a_name_too_long_for_the_file_system_exits_7(tmp_path, capsys):
 ])
 def test_a_silently_failing_compiler_is_an_environment_problem(tmp_path, monkeypatch,
                                                                script):
-    from zspace.models import speed
+    from test_speed import expect_environment_problem
 
     compiler = tmp_path / "c++"
     compiler.write_text(f"#!/bin/sh\n{script}\n")
     compiler.chmod(0o755)
-    monkeypatch.setenv("CXX", str(compiler))
-    speed.kernels.cache_clear()
-    try:
-        with pytest.raises(EnvironmentProblem, match="speed.fuse_batch_norm=false"):
-            speed.kernels(tmp_path / "kernels")
-    finally:
-        speed.kernels.cache_clear()
+    expect_environment_problem(monkeypatch, compiler, tmp_path / "kernels")
     assert not list((tmp_path / "kernels").glob("*.so"))
 
 

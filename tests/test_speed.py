@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -354,14 +355,21 @@ def test_the_kernel_compiles_off_x86(tmp_path):
     assert "avx512f" in compile_for_aarch64(clones).stderr
 
 
-def test_a_compiler_that_does_not_run_is_an_environment_problem(monkeypatch, tmp_path):
-    monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+def expect_environment_problem(monkeypatch, compiler: Path, kernels: Path) -> None:
+    """Compiling the kernel into ``kernels`` with ``CXX=compiler`` is the
+    environment error that names the way out."""
+    monkeypatch.setenv("CXX", str(compiler))
     speed.kernels.cache_clear()
     try:
         with pytest.raises(EnvironmentProblem, match="speed.fuse_batch_norm=false"):
-            speed.kernels(tmp_path / "kernels")
+            speed.kernels(kernels)
     finally:
         speed.kernels.cache_clear()
+
+
+def test_a_compiler_that_does_not_run_is_an_environment_problem(monkeypatch, tmp_path):
+    expect_environment_problem(monkeypatch, tmp_path / "no-such-compiler",
+                               tmp_path / "kernels")
 
 
 def test_the_command_line_exits_5_without_a_compiler(tmp_path):

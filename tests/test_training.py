@@ -80,6 +80,16 @@ def script_command(tmp_path, body):
     return [sys.executable, str(script)], env
 
 
+def run_script(tmp_path, body) -> dict:
+    """Run ``body`` as :func:`script_command`'s script; its ``RESULTS`` line, parsed."""
+    command, env = script_command(tmp_path, body)
+    finished = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    line = next(x for x in finished.stdout.splitlines() if x.startswith("RESULTS "))
+    return json.loads(line.removeprefix("RESULTS "))
+
+
 @pytest.mark.slow
 def test_same_config_and_seed_give_identical_weights(tmp_path):
     dataset = tiny_dataset()

@@ -7,7 +7,7 @@ import socket
 import subprocess
 
 import pytest
-from test_training import TINY, TRAIN, script_command, tiny_dataset
+from test_training import TINY, TRAIN, run_script, script_command, tiny_dataset
 
 from zspace import paths
 from zspace.models import train_or_load
@@ -38,11 +38,7 @@ print("RESULTS", json.dumps(results))
 
 @pytest.mark.slow
 def test_two_replicas_give_the_loss_of_one(tmp_path):
-    command, env = script_command(tmp_path, MIRRORED)
-    finished = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True,
-                              text=True, timeout=300)
-    assert finished.returncode == 0, finished.stderr[-3000:]
-    results = _result_line(finished.stdout)
+    results = run_script(tmp_path, MIRRORED)
     # The VAE draws its noise per replica, so its two runs see different noise.
     for kind, tolerance in (("ae", 1e-4), ("vae", 2e-2)):
         (one, single), (two, mirrored) = (results[f"{kind} default"],

@@ -339,10 +339,9 @@ def _cache_entry(config: Config, build_root: Path) -> Path:
 
 def data_stage(config: Config, build_root: Path) -> DataStage:
     """The data set's cache entry and whether it is prepared and whole."""
-    from zspace.data import cache_entry
     from zspace.data.cache import DamagedEntry, open_entry
 
-    entry = cache_entry(config.data, build_root)
+    entry = _cache_entry(config, build_root)
     try:
         dataset = open_entry(entry)
     except DamagedEntry as error:
