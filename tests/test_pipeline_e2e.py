@@ -174,3 +174,69 @@ def test_a_notebook_whose_artifact_is_gone_fails_naming_it_and_trains_nothing(
     folder = build_root / "smoke" / "notebooks"
     assert (folder / "20_vae_generation.failed").is_dir()
     assert (folder / "20_vae_generation" / "results.json").is_file()
+
+
+def _results(build_root: Path, notebook: str) -> dict:
+    folder = build_root / "smoke" / "notebooks" / notebook
+    return json.loads((folder / "results.json").read_text())
+
+
+def test_notebooks_that_read_one_set_report_one_number(smoke_build):
+    """The VAE's and the AE's N(0, I) face rates, quoted in A4, B3, C7, C9 and D1:
+    each drawn and judged once, so one number wherever it appears."""
+    build_root, _ = smoke_build
+    a, b = _results(build_root, "20_vae_generation"), _results(build_root,
+                                                             "40_ae_latent_space")
+    c7, c9 = _results(build_root, "60_pca_ellipse"), _results(build_root,
+                                                            "70_sampler_comparison")
+    d = _results(build_root, "90_open_questions")
+    vae = [a["vae_normal_faces"], b["b3_quality"]["vae"]["faces"],
+           c9["sampler_comparison"]["vae_normal"]["faces"],
+           d["open_questions"]["sweeps"]["kl"]["base_faces"]]
+    assert all(rate == vae[0] for rate in vae), vae
+    assert vae[0]["n"] == 128  # the smoke profile's sets.n, over the seeds
+    ae = [b["b3_quality"]["ae"]["faces"], c7["c7_naive_quality"]["normal"]["faces"],
+          c9["sampler_comparison"]["ae_normal"]["faces"]]
+    assert all(rate == ae[0] for rate in ae), ae
+    assert (b["b3_quality"]["ae"]["frechet"]
+            == c9["sampler_comparison"]["ae_normal"]["frechet"])
+
+
+def _set_folders(build_root: Path) -> set[str]:
+    return {p.name for p in (build_root / "cache" / "sets").iterdir() if p.is_dir()}
+
+
+def test_changed_sampler_parameter_remakes_its_set_alone(smoke_build, executed):
+    build_root, _ = smoke_build
+    config = load_config("smoke", ["sets.ae_gmm.n_components=3"])
+    statuses = dict(engine.status(config, build_root))
+    stale = sorted(name for name, state in statuses.items() if state != "fresh")
+    assert stale == ["notebook 70_sampler_comparison", "report", "set ae_gmm"]
+    before = _set_folders(build_root)
+    try:
+        engine.build(config, build_root, progress=False)
+        assert executed == ["70_sampler_comparison"]
+        made = _set_folders(build_root) - before
+        assert len(made) == 1 and made.pop().startswith("gmm-")
+        comparison = _results(build_root, "70_sampler_comparison")
+        assert comparison["sampler_settings"]["gmm_components"] == 3
+    finally:
+        engine.build(load_config("smoke"), build_root, progress=False)
+
+
+def test_damaged_set_is_found_and_remade(smoke_build, executed):
+    from zspace.pipeline.plan import make_plan
+
+    build_root, _ = smoke_build
+    config = load_config("smoke")
+    stage = next(s for s in make_plan(config, build_root).sets
+                 if s.point.name == "real_test")
+    images = stage.folder / "images.npy"
+    original = images.read_bytes()
+    images.write_bytes(original[:100])  # cut short, as a full disk might leave it
+    statuses = dict(engine.status(config, build_root))
+    assert statuses["set real_test"].startswith("stale: damaged (images.npy has")
+    engine.build(config, build_root, progress=False)
+    assert images.read_bytes() == original  # the same set, drawn again
+    assert executed == []  # its readers' inputs are unchanged
+    assert dict(engine.status(config, build_root))["set real_test"] == "fresh"

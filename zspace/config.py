@@ -24,6 +24,7 @@ from typing import Any
 
 from zspace import paths
 from zspace.errors import ConfigError
+from zspace.samplesets.spec import families as set_families
 
 
 @dataclass(frozen=True)
@@ -292,6 +293,9 @@ class Config:
     # Named sweeps over keys of one model (``Sweep``), expanded by the plan into model
     # variants: ``[sweeps.kl] model = "vae"; kl_factor = [0.5, 1, 2, 5, 10]``.
     sweeps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Changes to the sample sets' catalogue (``zspace.samplesets.spec``): a table per
+    # set (``[sets.vae_normal] n = 2000``), or a key shared by all (``[sets] n = 128``).
+    sets: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-ready form (tuples become lists)."""
@@ -663,6 +667,7 @@ def _check_choices(config: Any, prefix: str) -> None:
                 f"name: expected 1 to 64 letters, digits, '-' or '_' (it names the "
                 f"folders build/<name>/ and models/<name>/), got {config.name!r}")
         sweeps_of(config)  # raises on a malformed sweep
+        set_families(config.sets)  # and on a malformed sample set
         for f in dataclasses.fields(config.seeds):
             if config.train.seed in getattr(config.seeds, f.name):
                 raise ConfigError(

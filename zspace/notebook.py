@@ -3,7 +3,8 @@ the trained models, and a place for its figures and numbers.
 
 A notebook starts with ``run = zspace.notebook.start(inputs_file, output_dir)`` (the
 two parameters the pipeline injects) and then calls ``run.dataset``,
-``run.model("vae")``, ``run.quality(images)`` (the own judge),
+``run.model("vae")``, ``run.sample_set("vae_normal")`` (a sampler's images, drawn
+and judged once for every notebook), ``run.quality(images)`` (the own judge),
 ``run.face_rate(images)`` (the independent face judge), ``run.variety(images, n,
 rng)`` (how different the faces among them are), ``run.save_figure(fig,
 "A4-...")`` and ``run.record(...)``.
@@ -155,9 +156,8 @@ class Run:
         pairs of the images in which the detector found exactly one face, with
         ``n_faces``; None values where it found fewer than ``MIN_FACES``.
 
-        ``images`` may be one set or the batches of :meth:`face_rate_over_seeds`:
-        then the faces of every seed's model are pooled, the same images the face
-        rate counts, and their kept detections are reused.
+        ``images`` may be one set or a list of batches (one per seed's model):
+        then the faces of every batch are pooled, and their kept detections reused.
         """
         from zspace.latent.variety import variety_of_faces
 
@@ -176,6 +176,35 @@ class Run:
             self._face_scores[digest] = self.face_judge.detection_scores(images)
         return counts_at(self._face_scores[digest], self.face_judge.threshold,
                          threshold)
+
+    def sample_set(self, name: str):
+        """The stored sample set ``name`` (:class:`zspace.samplesets.stored.
+        StoredSet`): its images per seed, face rates, quality and variety, the same
+        numbers in every notebook that reads it.
+
+        Raises:
+            BuildError: The notebook does not declare the set, or it is missing or
+                damaged.
+        """
+        from zspace.samplesets.stored import StoredSet
+
+        found = self.inputs.get("sets", {}).get(name)
+        if found is None:
+            declared = ", ".join(sorted(self.inputs.get("sets", {}))) or "none"
+            raise BuildError(f"sample set {name} is not among this notebook's inputs "
+                             f"(it reads {declared}); add its name to the notebook's "
+                             "zspace.sets metadata")
+        return StoredSet(name, Path(found["folder"]), found["key"])
+
+    def sample_series(self, family: str) -> list:
+        """Every set of series ``family`` (``vae_uniform``), in the order of its
+        values; each set's ``values`` gives its point (``{"r_limit": 2.0}``)."""
+        names = [n for n, found in self.inputs.get("sets", {}).items()
+                 if found["family"] == family]
+        if not names:
+            raise BuildError(f"sample series {family} is not among this notebook's "
+                             "inputs; add it to the notebook's zspace.sets metadata")
+        return [self.sample_set(n) for n in names]
 
     def sweep(self, name: str) -> list[dict]:
         """The points of sweep ``name`` (``config.sweeps``) in order, each with its
@@ -199,20 +228,6 @@ class Run:
             raise BuildError(f"figure {point_id} is not in this notebook's catalogue "
                              f"(declared: {', '.join(sorted(files)) or 'none'})")
         return save_png(figure, self.output_dir / files[point_id])
-
-    def face_rate_over_seeds(self, batches: list[np.ndarray],
-                             threshold: float | None = None) -> dict:
-        """The face rate of one sampler over a model's training seeds: ``batches``
-        holds the images of each seed's model (:func:`zspace.faces.over_seeds`)."""
-        from zspace.faces import over_seeds
-
-        return over_seeds([self.face_rate(b, threshold) for b in batches])
-
-    @staticmethod
-    def per_seed(n: int, models: list) -> int:
-        """Images per seed where ``n`` images are shared among ``models`` (at least
-        one each): the pooled rate costs the detector what one model's did."""
-        return max(1, n // len(models))
 
     def save_figure(self, figure, stem: str) -> Path:
         """Save a Matplotlib figure as ``<stem>.png``, byte-identical for equal input.

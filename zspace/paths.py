@@ -34,6 +34,16 @@ def model_cache_dir(base: Path | None = None) -> Path:
     return build_dir(base) / "cache" / "models"
 
 
+def set_cache_dir(base: Path | None = None) -> Path:
+    """Folder of sample sets (``zspace.samplesets``), one sub-folder per set key."""
+    return build_dir(base) / "cache" / "sets"
+
+
+def sample_set(base: Path | None, sampler: str, key: str) -> Path:
+    """The folder of one sample set: ``cache/sets/<sampler>-<key>/``."""
+    return inside(set_cache_dir(base), f"{sampler}-{key}")
+
+
 def inside(root: Path, *parts: str) -> Path:
     """``root / parts``, checked to resolve to a path strictly inside ``root``.
 

@@ -1,7 +1,8 @@
 """``build``, ``status`` and ``train``: each reads the plan and runs what is stale.
 
-The build goes layer by layer (data, models, notebooks, report) and makes the plan
-anew after each layer that ran, so the next layer's keys are those of what was made.
+The build goes layer by layer (data, models, sample sets, notebooks, report) and
+makes the plan anew after each layer that ran, so the next layer's keys are those of
+what was made.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from zspace.files import write_json_atomic
 from zspace.models import keys
 from zspace.pipeline.plan import REPORT_STAGE, Plan, make_plan
 from zspace.pipeline.runner import Build, run_notebooks
+from zspace.pipeline.sampling import run_sets
 from zspace.pipeline.session import Session, interrupt_deferred, open_session
 from zspace.site.publish import NotebookOutput, publish_site
 
@@ -114,6 +116,10 @@ def _stages(b: Build, plan: Plan, force: bool,
     if stale:
         plan = _replan(b, plan)
 
+    made_sets = run_sets(b, plan)
+    if made_sets:
+        plan = _replan(b, plan)
+
     jobs = []
     for stage in plan.notebooks:
         selected = not only or stage.spec.name in only
@@ -130,6 +136,8 @@ def _stages(b: Build, plan: Plan, force: bool,
         raise BuildError(f"{failures[0]}{more}\nthe published report is unchanged")
 
     done = f"{len(jobs)} of {len(plan.notebooks)} notebooks run"
+    if made_sets:
+        done = f"{made_sets} sample sets made, {done}"
     if stale:
         done = f"{len(stale)} of {len(plan.models)} models made, {done}"
     if jobs:

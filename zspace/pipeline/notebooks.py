@@ -8,6 +8,10 @@ metadata under ``zspace``, the figures it writes and the models it needs::
 and optionally ``"site": ["explorer"]``: folders of its output that the report
 publishes into the site as they are.
 
+A notebook that quotes sample sets (``zspace.samplesets``) names them under
+``"sets"``: a single set or a whole series by its name. The plan makes them before the
+notebook runs and passes each set's folder and key.
+
 A notebook over sweeps (``config.sweeps``) names them under ``"sweeps"`` and
 receives each one's points and models. Its figures that depend on which sweeps are
 configured are declared per sweep: ``"sweep_figures": {"kl": {"D1": "D1-kl.png"}}``
@@ -54,6 +58,7 @@ class NotebookSpec:
         sweeps: Names of the sweeps it reads (those configured are passed in).
         sweep_figures: Per sweep, the figures written once where it is configured.
         point_figures: Per sweep, the figures written once per point.
+        sets: Names of the sample sets (or series) it reads.
     """
 
     path: Path
@@ -64,6 +69,7 @@ class NotebookSpec:
     sweeps: tuple[str, ...] = ()
     sweep_figures: dict[str, dict[str, str]] = field(default_factory=dict)
     point_figures: dict[str, dict[str, str]] = field(default_factory=dict)
+    sets: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -118,7 +124,8 @@ def read_spec(path: Path) -> NotebookSpec:
                              f"{', '.join(undeclared)} that its 'sweeps' does not list")
     return NotebookSpec(path, dict(meta["figures"]), tuple(meta.get("models", ())),
                         defaults, tuple(meta.get("site", ())), sweeps,
-                        per_sweep["sweep_figures"], per_sweep["point_figures"])
+                        per_sweep["sweep_figures"], per_sweep["point_figures"],
+                        tuple(meta.get("sets", ())))
 
 
 def point_figure(figure_id: str, file: str, sweep: str, label: str) -> tuple[str, str]:

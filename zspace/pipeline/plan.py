@@ -1,9 +1,10 @@
 """The plan: every stage of a build, with its key, its inputs and why it is stale.
 
 :func:`make_plan` lists them in order: the data set, each model variant, each
-notebook and the report. ``build``, ``status`` and ``train`` read it, and so do their
-messages: a stage runs exactly when the plan calls it stale, for the reason the plan
-gives. Making a plan runs nothing and imports no TensorFlow.
+sample set the notebooks read, each notebook and the report. ``build``, ``status``
+and ``train`` read it, and so do their messages: a stage runs exactly when the plan
+calls it stale, for the reason the plan gives. Making a plan runs nothing and
+imports no TensorFlow.
 
 Before the data set is prepared its content hash is unknown, and with it every model
 key; those stages are stale, waiting for the data. The build makes the plan anew
@@ -18,13 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from zspace import paths
-from zspace.config import Config, sweeps_of
+from zspace.config import Config, digest_of, sweeps_of
 from zspace.data.dataset import DatasetCard
 from zspace.errors import ConfigError
 from zspace.models import keys
 from zspace.models.sources import CACHED, Source, source_of
 from zspace.pipeline import notebooks as nb
 from zspace.pipeline.state import BuildState, StageKey, describe_change
+from zspace.samplesets import spec as set_spec
+from zspace.samplesets.stored import damage as set_damage
 from zspace.site.publish import published_damage, report_key_parts
 from zspace.versioning import code_digest, meaning_digest
 
@@ -104,6 +107,29 @@ class ModelStage:
 
 
 @dataclass(frozen=True)
+class SetStage:
+    """One sample set (``zspace.samplesets``): its key, folder and the models it
+    draws from (every training seed of one model, in seed order).
+
+    ``key`` and ``folder`` are None while the data set is not prepared.
+    """
+
+    point: set_spec.SetPoint
+    key: str | None
+    folder: Path | None
+    models: tuple[str, ...]
+    state: str
+
+    @property
+    def name(self) -> str:
+        return f"set {self.point.name}"
+
+    @property
+    def fresh(self) -> bool:
+        return self.state == FRESH
+
+
+@dataclass(frozen=True)
 class NotebookStage:
     """One notebook: its parameters, key, inputs and whether its outputs are current.
 
@@ -112,6 +138,7 @@ class NotebookStage:
         parameters: Its resolved parameters.
         key: Its stage key (code, parameters, thread count, input keys).
         models: The model stages it loads, by model name.
+        sets: The sample sets it reads, by set name.
         has_outputs: Whether its figures and results exist in the build folder.
         state: ``fresh`` or ``stale: why``.
     """
@@ -120,6 +147,7 @@ class NotebookStage:
     parameters: dict[str, Any]
     key: StageKey
     models: dict[str, ModelStage]
+    sets: dict[str, SetStage]
     has_outputs: bool
     state: str
 
@@ -152,6 +180,7 @@ class Plan:
     build_root: Path
     data: DataStage
     models: tuple[ModelStage, ...]
+    sets: tuple[SetStage, ...]
     notebooks: tuple[NotebookStage, ...]
     report: ReportStage
 
@@ -165,14 +194,34 @@ class Plan:
         return [stage.spec for stage in self.notebooks]
 
     def stages(self) -> list:
-        return [self.data, *self.models, *self.notebooks, self.report]
+        return [self.data, *self.models, *self.sets, *self.notebooks, self.report]
 
     def rows(self) -> list[tuple[str, str]]:
-        """``(stage, state)`` for every stage, and a line per sweep after the models:
-        what ``status`` prints."""
-        rows = [(stage.name, stage.state) for stage in self.stages()]
+        """``(stage, state)`` for every stage, a line per sweep after the models and
+        a line per sample set or series after them: what ``status`` prints."""
+        rows = [(stage.name, stage.state)
+                for stage in (self.data, *self.models, *self.notebooks, self.report)]
         at = 1 + len(self.models)
-        return rows[:at] + self.sweep_rows() + rows[at:]
+        return rows[:at] + self.sweep_rows() + self.set_rows() + rows[at:]
+
+    def set_rows(self) -> list[tuple[str, str]]:
+        """``(sets NAME (points), state)`` per set, a series on one line."""
+        by_family: dict[str, list[SetStage]] = {}
+        for stage in self.sets:
+            by_family.setdefault(stage.point.family, []).append(stage)
+        rows = []
+        for family, stages in by_family.items():
+            if len(stages) == 1 and not stages[0].point.values:
+                rows.append((stages[0].name, stages[0].state))
+                continue
+            labels = [",".join(f"{k}={set_spec._label(v)}" for k, v in st.point.values)
+                      for st in stages]
+            stale = [label for label, st in zip(labels, stages, strict=True)
+                     if not st.fresh]
+            state = FRESH if not stale else (
+                f"stale: {len(stale)} of {len(stages)} sets ({_few(stale)})")
+            rows.append((f"sets {family} ({_few(labels)})", state))
+        return rows
 
     def sweep_rows(self) -> list[tuple[str, str]]:
         """``(sweep NAME, its points and how many are stale)`` per planned sweep."""
@@ -204,6 +253,10 @@ class Plan:
             "models": {name: {"folder": str(m.folder), "key": m.key}
                        for name, m in stage.models.items()},
             "sweeps": sweep_inputs(self.config, stage.spec),
+            "sets": {name: {"folder": str(st.folder), "key": st.key,
+                            "family": st.point.family,
+                            "values": dict(st.point.values)}
+                     for name, st in stage.sets.items()},
             "figures": stage.spec.figures,
         }
 
@@ -269,12 +322,16 @@ def make_plan(config: Config, build_root: Path | None = None, *,
     state = BuildState(paths.profile_dir(build_root, config.name) / "state.json")
     data = (data_stage(config, build_root) if card is None else
             DataStage(_cache_entry(config, build_root), card, FRESH))
+    points = set_points(config, specs)
     model_stages = tuple(model_stage(variant, data, build_root, config, retrain)
-                         for variant in _variants(config, specs, models))
+                         for variant in _variants(config, specs, models, points))
     by_name = {stage.variant.name: stage for stage in model_stages}
     code = meaning_digest(*notebook_code())
+    set_stages = {point.name: set_stage(point, config, data, by_name, code, build_root)
+                  for point in points}
     notebook_stages = tuple(
-        _notebook_stage(spec, config, data, by_name, code, state, build_root)
+        _notebook_stage(spec, config, data, by_name, set_stages, code, state,
+                        build_root)
         for spec in specs)
     report_key = StageKey(report_key_parts(
         templates_dir(config), {s.spec.name: s.key.digest for s in notebook_stages},
@@ -285,15 +342,67 @@ def make_plan(config: Config, build_root: Path | None = None, *,
         damage = published_damage(site.parent)
         report_state = f"stale: {damage}" if damage else FRESH
     report = ReportStage(report_key, report_state)
-    return Plan(config, build_root, data, model_stages, notebook_stages, report)
+    return Plan(config, build_root, data, model_stages, tuple(set_stages.values()),
+                notebook_stages, report)
+
+
+def set_points(config: Config, specs: list[nb.NotebookSpec]
+               ) -> list[set_spec.SetPoint]:
+    """Every point of the sample sets the notebooks read, in catalogue order.
+
+    Raises:
+        ConfigError: A notebook reads a set that neither the catalogue nor the
+            configuration names.
+    """
+    families = set_spec.families(config.sets)
+    known = {family.name for family in families}
+    for spec in specs:
+        for name in spec.sets:
+            if name not in known:
+                raise ConfigError(
+                    f"notebook {spec.name} reads sample set {name}, which neither the "
+                    f"catalogue (zspace/samplesets/spec.py) nor sets.* names (known: "
+                    f"{', '.join(sorted(known))})")
+    read = {name for spec in specs for name in spec.sets}
+    return [p for family in families if family.name in read for p in family.points]
+
+
+def set_stage(point: set_spec.SetPoint, config: Config, data: DataStage,
+              models: dict[str, ModelStage], code: str, build_root: Path) -> SetStage:
+    """A sample set's key, folder and state.
+
+    Its key covers its settings, the keys of the models it draws from and of the
+    judge, the data set, the code (by meaning) and the compute threads; not its name,
+    so equal settings under two names are one set.
+    """
+    names = tuple(v.name for v in keys.variants(point.model, config)) if point.model \
+        else ()
+    if data.card is None:
+        return SetStage(point, None, None, names, "stale: waiting for the data set")
+    judge = models[keys.JUDGE].key
+    key = digest_of({"settings": dict(point.settings),
+                     "models": [models[name].key for name in names], "judge": judge,
+                     "dataset": data.card.content_hash, "code": code,
+                     "threads": config.build.kernel_threads})
+    folder = paths.sample_set(build_root, point.sampler, key)
+    why = set_damage(folder)
+    state = FRESH if not why else (
+        "stale: not made" if why == "missing" else f"stale: damaged ({why})")
+    return SetStage(point, key, folder, names, state)
 
 
 def _variants(config: Config, specs: list[nb.NotebookSpec],
-              models: Sequence[str] | None) -> list[keys.ModelVariant]:
+              models: Sequence[str] | None,
+              points: Sequence[set_spec.SetPoint] = ()) -> list[keys.ModelVariant]:
     """The variants to plan: those named in ``models`` (a model name stands for it
-    and its seed variants), then those of the models the notebooks need."""
+    and its seed variants), then those of the models the notebooks and the sample
+    sets need (the judge judges every set)."""
     wanted = list(models or ())
-    wanted += sorted({name for spec in specs for name in spec.models} - set(wanted))
+    needed = {name for spec in specs for name in spec.models}
+    needed |= {p.model for p in points if p.model}
+    if points:
+        needed.add(keys.JUDGE)
+    wanted += sorted(needed - set(wanted))
     found: dict[str, keys.ModelVariant] = {}
     for name in wanted:
         named = (keys.variants(name, config) if keys.base_name(name) == name
@@ -368,33 +477,37 @@ def model_stage(variant: keys.ModelVariant, data: DataStage, build_root: Path,
 
 def notebook_key(spec: nb.NotebookSpec, parameters: dict[str, Any],
                  dataset_hash: str, model_keys: dict[str, str], threads: int,
-                 code: str | None = None) -> StageKey:
+                 code: str | None = None,
+                 set_keys: dict[str, str] | None = None) -> StageKey:
     """A notebook's stage key: its source, the library code (its meaning: comments
     and docstrings do not count), its parameters, the kernels' thread count and the
     keys of its inputs (``model_keys``: those of the variants it loads,
-    :func:`notebook_variants`)."""
+    :func:`notebook_variants`; ``set_keys``: those of the sample sets it reads)."""
     return StageKey({
         "notebook": code_digest(spec.path),
         "code": code if code is not None else meaning_digest(*notebook_code()),
         "parameters": parameters,
         "threads": threads,
         "inputs": {"dataset": dataset_hash,
-                   **{f"model {name}": key for name, key in model_keys.items()}},
+                   **{f"model {name}": key for name, key in model_keys.items()},
+                   **{f"set {name}": key for name, key in (set_keys or {}).items()}},
     })
 
 
 def _notebook_stage(spec: nb.NotebookSpec, config: Config, data: DataStage,
-                    models: dict[str, ModelStage], code: str, state: BuildState,
-                    build_root: Path) -> NotebookStage:
+                    models: dict[str, ModelStage], sets: dict[str, SetStage],
+                    code: str, state: BuildState, build_root: Path) -> NotebookStage:
     parameters = nb.resolve_parameters(spec, config.notebooks.get(spec.name, {}))
     mine = {name: models[name] for name in notebook_variants(spec, config)}
     model_keys = {name: m.key or "missing" for name, m in mine.items()}
+    read = {name: st for name, st in sets.items() if st.point.family in spec.sets}
     key = notebook_key(spec, parameters,
                        data.card.content_hash if data.card else "missing", model_keys,
-                       config.build.kernel_threads, code)
+                       config.build.kernel_threads, code,
+                       {name: st.key or "missing" for name, st in read.items()})
     outputs = nb.outputs_exist(spec, paths.profile_dir(build_root, config.name)
                                / "notebooks" / spec.name)
-    return NotebookStage(spec, parameters, key, mine, outputs,
+    return NotebookStage(spec, parameters, key, mine, read, outputs,
                          stage_state(state, f"notebook {spec.name}", key, outputs))
 
 

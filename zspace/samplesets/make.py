@@ -1,0 +1,210 @@
+"""Drawing and judging sample sets, in a worker process the build starts.
+
+``python -m zspace.samplesets.make JOBS.json`` makes every set the file lists, one
+after the other, and loads each model, the data set and the judge once for all of
+them. Each set is assembled in ``<folder>.partial-<pid>`` and renamed into place whole;
+a set that another process finished first is left as it is.
+
+What a set holds (:mod:`zspace.samplesets.stored` reads it back):
+
+- ``images.npy``: the images (uint8), each training seed's share in turn;
+- ``scores.npz``: every detection the face judge scored at or above its threshold,
+  per image, so rates at stricter thresholds need no second pass;
+- ``features.npy``: the judge network's features of every image;
+- ``summary.json``: the face rate over the seeds, Frechet distance, precision and
+  recall against the test images, the variety of the faces, and what each seed's
+  sampler resolved to (a cube's half-width, a PCA's components);
+- ``manifest.json``, written last: the key, the settings and each file's size and
+  sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zspace.files import sha256_of, write_json_atomic
+from zspace.samplesets.spec import REAL_SOURCES
+
+MANIFEST = "manifest.json"
+FILES = ("images.npy", "scores.npz", "features.npy", "summary.json")
+VARIETY_PAIRS = 1000  # random pairs of faces behind each set's variety
+
+
+def partial_folder(folder: Path, pid: int) -> Path:
+    """Where worker ``pid`` assembles the set of ``folder``: two builds that make one
+    set at once each write their own, and the first to finish keeps its copy."""
+    return folder.with_name(f"{folder.name}.partial-{pid}")
+
+
+def stream(settings: dict[str, Any], *tags: Any) -> np.random.Generator:
+    """The random stream of one set (and one seed's share of it, by ``tags``): a digest
+    of its settings, so equal settings draw equal images whatever the set's name."""
+    text = json.dumps(settings, sort_keys=True)
+    entropy = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+    return np.random.default_rng([entropy, *(int(t) for t in tags)])
+
+
+def shares(n: int, k: int) -> list[int]:
+    """``n`` images among ``k`` seeds' models: equal shares, the first ones one more
+    where ``n`` does not divide."""
+    return [n // k + (1 if i < n % k else 0) for i in range(k)]
+
+
+class Maker:
+    """Makes sets for one build: keeps the loaded models and codes between sets.
+
+    Args:
+        run: A :class:`zspace.notebook.Run` over the jobs' inputs (the data set, the
+            models and the judge).
+    """
+
+    def __init__(self, run):
+        self.run = run
+        self._codes: dict[tuple[str, int], np.ndarray] = {}
+
+    def codes(self, model_name: str, count: int) -> np.ndarray:
+        """The codes (z_mean for a VAE) of the first ``count`` training images."""
+        from zspace.latent.zpoints import encode
+
+        key = (model_name, count)
+        if key not in self._codes:
+            model = self.run.model(model_name)
+            self._codes[key] = encode(model.encoder, self.run.dataset.train[:count])
+        return self._codes[key]
+
+    def draw(self, settings: dict[str, Any], models: list[str]
+             ) -> tuple[np.ndarray, list[int], list[dict[str, Any]]]:
+        """The images of one set, the size of each seed's block, and what each seed's
+        sampler resolved to."""
+        dataset = self.run.dataset
+        n, sampler = settings["n"], settings["sampler"]
+        if sampler in REAL_SOURCES:
+            pool = dataset.test if sampler == "test" else dataset.train
+            count = min(n, len(pool))
+            if sampler == "test":
+                return pool[:count], [count], [{}]
+            chosen = np.sort(stream(settings).choice(len(pool), count, replace=False))
+            return pool[chosen], [count], [{}]
+        from zspace.latent.zpoints import decode
+
+        blocks, resolved = [], []
+        for i, (name, share) in enumerate(zip(models, shares(n, len(models)),
+                                              strict=True)):
+            rng = stream(settings, i)
+            sampler_of, used = self._sampler(settings, name, rng)
+            decoder = self.run.model(name).decoder
+            blocks.append(decode(decoder, sampler_of.sample(share, rng)))
+            seed = self.run.trained(name).config["train"]["seed"]
+            resolved.append({"model": name, "train_seed": seed, "n": share, **used})
+        return (np.concatenate(blocks), [len(b) for b in blocks], resolved)
+
+    def _sampler(self, settings: dict[str, Any], name: str,
+                 rng: np.random.Generator):
+        from zspace.latent.samplers import make_sampler
+
+        kind = settings["sampler"]
+        z_dim = self.run.model(name).decoder.input_shape[-1]
+        if kind == "normal":
+            return make_sampler("normal", z_dim=z_dim,
+                                scale=settings.get("scale", 1.0)), {}
+        count = min(settings.get("fit_points", 0), len(self.run.dataset.train))
+        if kind == "uniform":
+            r = settings["r_limit"]
+            if not r:  # the cube with the codes' variance
+                r = float(np.sqrt(3.0) * self.codes(name, count).std(axis=0).mean())
+            return make_sampler("uniform", z_dim=z_dim, r_limit=r), {"r_limit": r}
+        codes = self.codes(name, count)
+        if kind == "gaussian":
+            return make_sampler("gaussian", codes), {"fit_points": count}
+        if kind == "gmm":
+            fitted = min(settings["gmm_points"], count)
+            subset = codes[np.sort(rng.choice(count, fitted, replace=False))]
+            components = min(settings["n_components"], fitted)
+            params = {k: settings[k] for k in ("max_iter", "reg_covar")
+                      if k in settings}
+            return make_sampler("gmm", subset, n_components=components,
+                                seed=int(rng.integers(2**31)), **params), {
+                "fit_points": count, "gmm_points": fitted, "n_components": components}
+        components = min(settings["n_components"], z_dim, count - 1)
+        params = {k: settings[k] for k in ("level", "fact", "half_width", "bins")
+                  if k in settings}
+        within = settings.get("fit_within", 0.0)
+        return make_sampler("pca_ellipse", codes, n_components=components,
+                            fit_within=within or None, **params), {
+            "fit_points": count, "n_components": components}
+
+    def make(self, job: dict[str, Any]) -> Path:
+        """Draw, judge and store one set; return its folder."""
+        from zspace.faces import FaceRate, counts_at, over_seeds
+        from zspace.latent.metrics import quality
+        from zspace.latent.variety import variety_of_faces
+
+        folder = Path(job["folder"])
+        if (folder / MANIFEST).is_file():
+            return folder  # another build made it meanwhile
+        settings = job["point"]["settings"]
+        images, blocks, resolved = self.draw(settings, job["models"])
+        judge = self.run.face_judge
+        scores = judge.detection_scores(images)
+        counts = counts_at(scores, judge.threshold)
+        rates, start = [], 0
+        for size in blocks:
+            rates.append(FaceRate.from_counts(counts[start:start + size]).as_dict())
+            start += size
+        features = self.run.features(images)
+        summary = {
+            "name": job["point"]["name"], "blocks": blocks, "resolved": resolved,
+            "face_judge": judge.describe(),
+            "faces": over_seeds(rates) if len(rates) > 1 else rates[0],
+            "seed_faces": rates,
+            "quality": quality(self.run.test_features, features, k=3, rng=0),
+            "variety": variety_of_faces(images, counts, VARIETY_PAIRS,
+                                        stream(settings, 1 << 20)),
+        }
+        partial = partial_folder(folder, os.getpid())
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        np.save(partial / "images.npy", np.ascontiguousarray(images))
+        flat = np.concatenate([np.asarray(s, np.float64) for s in scores]
+                              + [np.zeros(0)])
+        offsets = np.cumsum([0, *(len(s) for s in scores)])
+        np.savez(partial / "scores.npz", scores=flat, offsets=offsets)
+        np.save(partial / "features.npy", features.astype(np.float32))
+        write_json_atomic(partial / "summary.json", summary)
+        write_json_atomic(partial / MANIFEST, {
+            "key": job["key"], "point": job["point"], "models": job["model_keys"],
+            "files": {name: {"bytes": (partial / name).stat().st_size,
+                             "sha256": sha256_of(partial / name)} for name in FILES}})
+        try:
+            partial.rename(folder)
+        except OSError:  # finished by another process first: keep theirs
+            shutil.rmtree(partial, ignore_errors=True)
+        return folder
+
+
+def main(argv: list[str]) -> int:
+    """Make the sets of one jobs file; print one line per set made."""
+    from zspace.config import config_from_dict
+    from zspace.notebook import Run
+
+    jobs = json.loads(Path(argv[0]).read_text())
+    scratch = Path(argv[1])
+    run = Run(config_from_dict(jobs["inputs"]["config"]), jobs["inputs"], scratch)
+    maker = Maker(run)
+    for job in jobs["jobs"]:
+        print(f"making {job['point']['name']}", flush=True)
+        maker.make(job)
+        print(f"made {job['point']['name']}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
