@@ -4,7 +4,8 @@ Each article's prose is written once, as a Markdown template
 (``report/articles/*.md.j2``). It is rendered twice: for Markdown as it is, for HTML
 with autoescaping and then converted with Python-Markdown into the HTML layout.
 ``figure(id, caption)`` in a template gives the format's own figure markup, with the
-figure's provenance one click away.
+figure's provenance one click away; ``claims`` holds the rows of the claims ledger
+(``zspace.site.verdicts``) and ``figure_href(id, article)`` a link to a figure.
 Templates render with ``StrictUndefined``: a number missing from the results stops the
 build instead of leaving a blank.
 """
@@ -22,8 +23,8 @@ from markupsafe import Markup
 
 from zspace import paths
 from zspace.errors import BuildError
-from zspace.site import explorer
-from zspace.site.templates import template_environment
+from zspace.site import claims, explorer, verdicts
+from zspace.site.templates import markdown_text, template_environment
 
 ARTICLES = {
     "A": "A VAE on faces: training and image creation",
@@ -61,6 +62,17 @@ def page_name(article: str) -> str:
     return PAGES[article]
 
 
+def figure_title(figure_id: str) -> str:
+    """How captions name a figure: ``A6``, and a sweep point's figure
+    (``D2@kl.kl_factor=0.5``) as ``D2 (kl_factor = 0.5)``, since a code host's
+    Markdown takes ``D2@kl.kl_factor`` for an e-mail address and links it."""
+    base, mark, point = figure_id.partition("@")
+    if not mark:
+        return figure_id
+    settings = point.partition(".")[2].split(",")
+    return f"{base} ({', '.join(s.replace('=', ' = ') for s in settings)})"
+
+
 def _figure_markup(manifest: dict, links: Links, as_html: bool):
     def figure(figure_id: str, caption: str) -> str:
         if figure_id not in manifest:
@@ -69,15 +81,17 @@ def _figure_markup(manifest: dict, links: Links, as_html: bool):
         entry = manifest[figure_id]
         src = f"{links.figures}/{entry['file']}"
         notebook = f"{links.notebooks}/{entry['notebook']}{links.notebook_suffix}"
+        title = figure_title(figure_id)
         if not as_html:
-            return (f"![Figure {figure_id}]({src})\n\n*Figure {figure_id}.* {caption} "
+            title = markdown_text(title, for_html=False)
+            return (f"![Figure {title}]({src})\n\n*Figure {title}.* {caption} "
                     f"([notebook]({notebook}), sha256 `{entry['sha256'][:12]}`)\n")
         parameters = ", ".join(f"{k}={v!r}" for k, v in entry["parameters"].items())
         models = ", ".join(f"{k} {v}" for k, v in entry["models"].items()) or "none"
         return Markup(
             f'\n<figure id="fig-{figure_id}">\n<a href="{html.escape(src)}">'
-            f'<img src="{html.escape(src)}" alt="Figure {figure_id}"></a>\n'
-            f"<figcaption><b>Figure {figure_id}.</b> {caption}\n"
+            f'<img src="{html.escape(src)}" alt="Figure {html.escape(title)}"></a>\n'
+            f"<figcaption><b>Figure {html.escape(title)}.</b> {caption}\n"
             "<details><summary>provenance</summary><dl>"
             f'<dt>notebook</dt><dd><a href="{html.escape(notebook)}">'
             f'{html.escape(entry["notebook"])}</a></dd>'
@@ -88,6 +102,26 @@ def _figure_markup(manifest: dict, links: Links, as_html: bool):
             f"<dt>sha256</dt><dd>{html.escape(entry['sha256'][:16])}</dd>"
             "</dl></details></figcaption>\n</figure>\n")
     return figure
+
+
+def claims_ledger(context: dict[str, Any], templates: Path) -> list[verdicts.Row]:
+    """The rows of the claims ledger (``claims.toml`` in the template folder; none
+    where a template folder has no ledger)."""
+    ledger = templates / claims.LEDGER
+    if not ledger.is_file():
+        return []
+    return verdicts.ledger(claims.load(ledger, ARTICLES), context["results"],
+                           context["manifest"])
+
+
+def _figure_href(manifest: dict, links: Links, as_html: bool):
+    """Where a link to a figure of an article points: its place in the article's HTML
+    page, or in Markdown (whose pages have no anchors for figures) the image."""
+    def figure_href(figure_id: str, article: str) -> str:
+        if as_html:
+            return f"{page_name(article)}.html#fig-{figure_id}"
+        return f"{links.figures}/{manifest[figure_id]['file']}"
+    return figure_href
 
 
 def render_site(site: Path, context: dict[str, Any], links: Links,
@@ -106,7 +140,8 @@ def render_site(site: Path, context: dict[str, Any], links: Links,
         The files written.
 
     Raises:
-        BuildError: A template refers to a missing variable, result or figure.
+        BuildError: A template refers to a missing variable, result or figure, or
+            the claims ledger is malformed or names a result that is missing.
     """
     articles = articles_of(context)
     pages = {"index": "index.md.j2",
@@ -116,11 +151,14 @@ def render_site(site: Path, context: dict[str, Any], links: Links,
     with_explorer = html_pages and explorer.has_explorer(context)
     if with_explorer:
         nav.append((explorer.PAGE, explorer.TITLE))
+    ledger = claims_ledger(context, templates)
     written = []
     for as_html in ([False, True] if html_pages else [False]):
         env = template_environment(templates, autoescape=as_html)
         env.globals.update(figure=_figure_markup(context["manifest"], links, as_html),
-                           page_name=page_name, articles=articles,
+                           figure_href=_figure_href(context["manifest"], links,
+                                                    as_html),
+                           claims=ledger, page_name=page_name, articles=articles,
                            suffix=".html" if as_html else ".md",
                            explorer_href=links.explorer)
         for stem, template in pages.items():
