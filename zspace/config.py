@@ -565,6 +565,8 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
             return tuple(_coerce(v, item_type, f"{key}[{i}]")
                          for i, v in enumerate(value))
     elif origin is dict:
+        if isinstance(value, dict) and typing.get_args(hint)[1] is Any:
+            return {k: dict(v) if isinstance(v, dict) else v for k, v in value.items()}
         if isinstance(value, dict) and all(isinstance(v, dict) for v in value.values()):
             return {k: dict(v) for k, v in value.items()}
     elif hint is Any:

@@ -194,7 +194,8 @@ class Run:
             raise BuildError(f"sample set {name} is not among this notebook's inputs "
                              f"(it reads {declared}); add its name to the notebook's "
                              "zspace.sets metadata")
-        return StoredSet(name, Path(found["folder"]), found["key"])
+        return StoredSet(name, Path(found["folder"]), found["key"],
+                         found.get("values"))
 
     def sample_series(self, family: str) -> list:
         """Every set of series ``family`` (``vae_uniform``), in the order of its

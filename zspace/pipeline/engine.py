@@ -26,6 +26,7 @@ from zspace.pipeline.sampling import run_sets
 from zspace.pipeline.session import Session, interrupt_deferred, open_session
 from zspace.site.publish import NotebookOutput, publish_site
 
+TIMINGS = "timings.json"  # in build/<profile>/: seconds per stage of the last build
 PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "scipy", "scikit-learn",
             "scikit-image", "matplotlib", "pillow", "jinja2", "markdown", "papermill")
 
@@ -62,8 +63,10 @@ def build(config: Config, build_root: Path | None = None, *, force: bool = False
     with opened as b.session:
         started = time.perf_counter()
         site, done = _stages(b, plan, force, only)
-        b.say(f"built in {_duration(time.perf_counter() - started)}: {done}; "
-              f"log {b.session.log.path}")
+        seconds = time.perf_counter() - started
+        # What each stage of this build took: benchmarks/build.py reads it.
+        write_json_atomic(b.root / TIMINGS, {"total": seconds, **b.timings})
+        b.say(f"built in {_duration(seconds)}: {done}; log {b.session.log.path}")
         return site
 
 
@@ -129,7 +132,9 @@ def _stages(b: Build, plan: Plan, force: bool,
             raise BuildError(f"notebook {stage.spec.name} has never run; build "
                              "without --only first")
     b.say(f"notebooks: {len(jobs)} to run, {len(plan.notebooks) - len(jobs)} fresh")
+    started = time.perf_counter()
     failures = run_notebooks(b, jobs)
+    b.timings["notebooks"] = time.perf_counter() - started
     if failures:
         more = (f"\n({len(failures) - 1} more notebooks failed)"
                 if len(failures) > 1 else "")
@@ -149,7 +154,8 @@ def _stages(b: Build, plan: Plan, force: bool,
         return site, f"{done}, report fresh"
     started = time.perf_counter()
     _publish(b, plan)
-    b.state.record(REPORT_STAGE, plan.report.key, time.perf_counter() - started)
+    b.timings["report"] = time.perf_counter() - started
+    b.state.record(REPORT_STAGE, plan.report.key, b.timings["report"])
     b.say("report: rendered and published")
     return site, f"{done}, report published"
 

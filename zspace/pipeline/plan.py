@@ -49,6 +49,18 @@ def notebook_code() -> list[Path]:
         NOTEBOOK_CODE_EXCLUDED)]
 
 
+# The code a sample set runs: the notebooks' code but the figures, the explorer and
+# the reading side of the sets (their settings are in the key themselves).
+SET_CODE_EXCLUDED = ("zspace/plots/", "zspace/explorer/", "zspace/samplesets/spec.py",
+                     "zspace/samplesets/stored.py")
+
+
+def set_code() -> list[Path]:
+    """The package's source files that decide a sample set's content."""
+    return [f for f in notebook_code() if not f.relative_to(paths.ROOT).as_posix()
+            .startswith(SET_CODE_EXCLUDED)]
+
+
 def analysis_dir(config: Config) -> Path:
     """The folder of the analysis notebooks."""
     return Path(config.build.analysis_dir or paths.ANALYSIS)
@@ -327,7 +339,9 @@ def make_plan(config: Config, build_root: Path | None = None, *,
                          for variant in _variants(config, specs, models, points))
     by_name = {stage.variant.name: stage for stage in model_stages}
     code = meaning_digest(*notebook_code())
-    set_stages = {point.name: set_stage(point, config, data, by_name, code, build_root)
+    made_by = meaning_digest(*set_code())
+    set_stages = {point.name: set_stage(point, config, data, by_name, made_by,
+                                        build_root)
                   for point in points}
     notebook_stages = tuple(
         _notebook_stage(spec, config, data, by_name, set_stages, code, state,

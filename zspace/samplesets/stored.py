@@ -41,13 +41,17 @@ class StoredSet:
         name: The set's name (``vae_normal``, ``vae_uniform@r_limit=2``).
         folder: Its folder in the build cache.
         key: The key the plan expects.
+        values: The series' values at this set, as the reader names it (a set made
+            under another name with equal settings has the same images).
 
     Raises:
         BuildError: The set is missing, damaged or was made under another key.
     """
 
-    def __init__(self, name: str, folder: Path, key: str):
+    def __init__(self, name: str, folder: Path, key: str,
+                 values: dict[str, Any] | None = None):
         self.name, self.folder, self.key = name, Path(folder), key
+        self.values: dict[str, Any] = dict(values or {})
         why = damage(self.folder)
         if why:
             raise BuildError(f"sample set {name}: {self.folder} is {why}; run the "
@@ -63,11 +67,6 @@ class StoredSet:
                                  "make it")
         self.summary: dict[str, Any] = json.loads(
             (self.folder / "summary.json").read_text())
-
-    @property
-    def values(self) -> dict[str, Any]:
-        """The series' values at this set (empty for a single set)."""
-        return self.manifest["point"]["values"]
 
     @property
     def settings(self) -> dict[str, Any]:
