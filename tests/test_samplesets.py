@@ -121,3 +121,49 @@ def test_a_damaged_or_foreign_set_is_an_error(tmp_path):
     features.write_bytes(bytes(data[:10]))
     assert damage(tmp_path / "set").startswith("features.npy has 10 bytes")
     assert damage(tmp_path / "missing") == "missing"
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    from zspace.config import DataConfig
+    from zspace.data.synthetic import load_synthetic
+
+    config = DataConfig(image_size=64, num_train=64, num_test=16, workers=1)
+    return load_synthetic(config, progress=False)
+
+
+def test_the_controls_are_made_from_real_images(dataset):
+    from zspace.samplesets.make import EYE_BAND, MOUTH_BAND, real_images
+
+    points = spec.points_of({"n": 10})
+    mean = real_images("mean_face", dict(points["mean_face"].settings), dataset)
+    assert mean.shape == (10, 64, 64, 3) and (mean == mean[0]).all()
+    assert np.abs(mean[0].astype(float) - dataset.train.mean(axis=0)).max() <= 0.5
+    blurred = real_images("blurred", dict(points["blurred"].settings), dataset)
+    sharp = dataset.test[:10]
+    # blur removes detail: the Laplacian's variance falls
+    from zspace.latent.sharpen import laplacian_variance
+
+    assert (laplacian_variance(blurred) < laplacian_variance(sharp)).all()
+    displaced = real_images("displaced", dict(points["displaced"].settings), dataset)
+    eyes = slice(round(EYE_BAND[0] * 64), round(EYE_BAND[1] * 64))
+    mouth = slice(round(MOUTH_BAND[0] * 64),
+                  round(MOUTH_BAND[0] * 64) + eyes.stop - eyes.start)
+    assert np.array_equal(displaced[:, eyes], sharp[:, mouth])
+    assert np.array_equal(displaced[:, mouth], sharp[:, eyes])
+    top = slice(0, eyes.start)
+    assert np.array_equal(displaced[:, top], sharp[:, top])  # the rest stays
+
+
+def test_the_repeated_mean_face_has_no_variety_and_an_all_or_nothing_rate(dataset):
+    from zspace.faces import FaceJudge, FaceRate, counts_at
+    from zspace.latent.variety import variety
+    from zspace.samplesets.make import real_images
+
+    points = spec.points_of({"n": 8})
+    mean = real_images("mean_face", dict(points["mean_face"].settings), dataset)
+    assert variety(mean, n_pairs=4)["variety"] == pytest.approx(0.0, abs=1e-6)
+    judge = FaceJudge()
+    rate = FaceRate.from_counts(counts_at(judge.detection_scores(mean),
+                                          judge.threshold)).as_dict()
+    assert rate["rate"] in (0.0, 1.0)  # one image: found in every copy or in none

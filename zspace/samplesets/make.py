@@ -58,6 +58,46 @@ def shares(n: int, k: int) -> list[int]:
     return [n // k + (1 if i < n % k else 0) for i in range(k)]
 
 
+EYE_BAND = (0.34, 0.50)  # of the image's height: the eyes of a centred face crop
+MOUTH_BAND = (0.66, 0.82)  # and its mouth
+
+
+def real_images(sampler: str, settings: dict[str, Any], dataset) -> np.ndarray:
+    """The images of a set of real images or of a control made from them."""
+    n = settings["n"]
+    if sampler == "train":
+        count = min(n, len(dataset.train))
+        chosen = np.sort(stream(settings).choice(len(dataset.train), count,
+                                                 replace=False))
+        return dataset.train[chosen]
+    if sampler == "mean_face":
+        mean = dataset.train.mean(axis=0, dtype=np.float64)
+        return np.repeat(np.round(mean).astype(np.uint8)[None], n, axis=0)
+    test = np.asarray(dataset.test[:n])
+    if sampler == "blurred":
+        from scipy.ndimage import gaussian_filter
+
+        sigma = settings["sigma"]
+        blurred = gaussian_filter(test.astype(np.float64), (0, sigma, sigma, 0))
+        return np.clip(np.round(blurred), 0, 255).astype(np.uint8)
+    if sampler == "displaced":
+        return swap_bands(test, EYE_BAND, MOUTH_BAND)
+    return test
+
+
+def swap_bands(images: np.ndarray, first: tuple[float, float],
+               second: tuple[float, float]) -> np.ndarray:
+    """``images`` with two horizontal bands (shares of the height) swapped: the
+    parts of a face all there, in the wrong places."""
+    height = images.shape[1]
+    a0, a1 = (round(f * height) for f in first)
+    b0 = round(second[0] * height)
+    b1 = b0 + (a1 - a0)  # equal heights
+    out = images.copy()
+    out[:, a0:a1], out[:, b0:b1] = images[:, b0:b1], images[:, a0:a1]
+    return out
+
+
 class Maker:
     """Makes sets for one build: keeps the loaded models and codes between sets.
 
@@ -87,12 +127,8 @@ class Maker:
         dataset = self.run.dataset
         n, sampler = settings["n"], settings["sampler"]
         if sampler in REAL_SOURCES:
-            pool = dataset.test if sampler == "test" else dataset.train
-            count = min(n, len(pool))
-            if sampler == "test":
-                return pool[:count], [count], [{}]
-            chosen = np.sort(stream(settings).choice(len(pool), count, replace=False))
-            return pool[chosen], [count], [{}]
+            images = real_images(sampler, settings, dataset)
+            return images, [len(images)], [{}]
         from zspace.latent.zpoints import decode
 
         blocks, resolved = [], []

@@ -38,8 +38,12 @@ SAMPLER_PARAMS: dict[str, tuple[str, ...]] = {
     "pca_ellipse": ("n_components", "level", "fact", "half_width", "bins",
                     "fit_within"),
 }
-# Real images: the first ``n`` test images, or ``n`` training images at random.
-REAL_SOURCES = ("test", "train")
+# Real images: the first ``n`` test images, or ``n`` training images at random. And
+# the controls made from them, which show what each measure rewards: the mean
+# training image ``n`` times, the test images blurred (a Gaussian of ``sigma`` px),
+# and the test images with their eye band and mouth band swapped.
+REAL_SOURCES = ("test", "train", "mean_face", "blurred", "displaced")
+REAL_PARAMS: dict[str, tuple[str, ...]] = {"blurred": ("sigma",)}
 FITTED = ("gaussian", "gmm", "pca_ellipse")  # fitted to the model's training codes
 MODELS = ("ae", "vae", "wide_ae")
 
@@ -62,6 +66,10 @@ CATALOGUE: dict[str, dict[str, Any]] = {
     # The references: real faces.
     "real_test": {"sampler": "test"},
     "real_train": {"sampler": "train"},
+    # Controls: what each measure rewards (article C).
+    "mean_face": {"sampler": "mean_face"},
+    "blurred": {"sampler": "blurred", "sigma": 1.5},
+    "displaced": {"sampler": "displaced"},
     # The headline samplers (articles A, B and C).
     "vae_normal": {"model": "vae", "sampler": "normal"},
     "ae_normal": {"model": "ae", "sampler": "normal"},
@@ -184,7 +192,8 @@ def _family(name: str, table: dict[str, Any], max_points: int,
     elif model not in MODELS:
         raise ConfigError(f"{where}.model: expected one of {', '.join(MODELS)}, got "
                           f"{model!r}")
-    allowed = (*SET_KEYS, *SAMPLER_PARAMS.get(sampler, ()))
+    allowed = (*SET_KEYS, *SAMPLER_PARAMS.get(sampler, ()),
+               *REAL_PARAMS.get(sampler, ()))
     for key in table:
         if key not in allowed:
             raise ConfigError(f"{where}: unknown key {key} (keys of a {sampler} set: "
@@ -234,7 +243,7 @@ def _check(where: str, key: str, value: Any) -> None:
         raise ConfigError(f"{where}.{key}: expected a whole number, got {value!r}")
     if not math.isfinite(value):
         raise ConfigError(f"{where}.{key}: expected a finite number, got {value!r}")
-    if key in ("scale", "level", "fact", "reg_covar"):
+    if key in ("scale", "level", "fact", "reg_covar", "sigma"):
         if not value > 0:
             raise ConfigError(f"{where}.{key}: expected a positive number, got "
                               f"{value!r}")
