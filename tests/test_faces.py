@@ -161,3 +161,19 @@ def _rate(faces: int, n: int) -> dict:
     from zspace.faces import FaceRate
 
     return FaceRate.from_counts([1] * faces + [0] * (n - faces)).as_dict()
+
+
+def test_crossing_brackets_where_the_rate_falls_below_the_level():
+    from zspace.faces import crossing
+
+    def point(x, rate):
+        return {"x": x, "faces": {"rate": rate, "low": rate - 0.05,
+                                  "high": rate + 0.05}}
+
+    points = [point(1.0, 0.9), point(0.05, 0.1), point(0.2, 0.6), point(0.1, 0.3)]
+    found = crossing(points, level=0.45)
+    assert (found["below"]["x"], found["above"]["x"]) == (0.1, 0.2)
+    assert found["level"] == 0.45
+    assert crossing([point(0.1, 0.8), point(1.0, 0.9)], level=0.45) is None
+    assert crossing([point(0.1, 0.1), point(1.0, 0.2)], level=0.45) is None
+    assert crossing([], level=0.5) is None

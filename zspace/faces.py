@@ -173,6 +173,29 @@ def compare(a: dict | float, b: dict | float) -> str:
     return "below" if apart(b, a) else "level"
 
 
+def crossing(points: list[dict], level: float, key: str = "x") -> dict | None:
+    """Where a face rate falls below ``level``: the neighbouring points, in order of
+    ``point[key]``, whose rates lie on either side of it.
+
+    Args:
+        points: Each with ``key`` (the setting, e.g. a KL factor) and ``faces`` (a
+            face rate with its interval).
+        level: The rate that counts as "faces stop" (e.g. half the default's).
+
+    Returns:
+        ``{"below": point, "above": point, "level": level}`` for the first such pair
+        from the smallest setting up, or None where the rates never fall below the
+        level or never rise above it.
+    """
+    ordered = sorted(points, key=lambda p: p[key])
+    for a, b in zip(ordered[:-1], ordered[1:], strict=True):
+        sides = (a["faces"]["rate"] < level, b["faces"]["rate"] < level)
+        if sides[0] != sides[1]:
+            below, above = (a, b) if sides[0] else (b, a)
+            return {"below": below, "above": above, "level": level}
+    return None
+
+
 def _check_images(images: np.ndarray) -> np.ndarray:
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3 \
