@@ -191,7 +191,7 @@ class Run:
                           label: str) -> Path:
         """Save figure ``figure_id`` of one sweep point under the file the plan gave
         it (``D2@kl.kl_factor=0.5`` -> ``D2-kl-faces@kl.kl_factor=0.5.png``)."""
-        from zspace.latent.grids import save_png
+        from zspace.plots.canvas import save_png
 
         point_id = f"{figure_id}@{sweep}.{label}"
         files = self.inputs.get("figures", {})
@@ -220,7 +220,7 @@ class Run:
         The PNG carries no software or date stamp, so an unchanged figure keeps its
         hash and the figure diff reports it unchanged.
         """
-        from zspace.latent.grids import save_png
+        from zspace.plots.canvas import save_png
 
         return save_png(figure, self.output_dir / f"{stem}.png")
 
