@@ -28,7 +28,7 @@ def load(path: Path):
     """A published model (its manifest) or a build's artifact folder: the manifest-
     like record (``spec``, ``history``, ``epochs``) and the model."""
     if path.is_dir():
-        from zspace.models.artifacts import read_artifact
+        from zspace.store.artifacts import read_artifact
 
         model, documents = read_artifact(path)
         spec = documents["config"]
@@ -41,8 +41,8 @@ def load_published(manifest_path: Path):
     """The published model of a manifest, in a plain float32 model."""
     from zspace.config import ModelConfig, TrainConfig
     from zspace.data.dataset import Dataset, DatasetCard
-    from zspace.models import published
-    from zspace.models.factory import build_model
+    from zspace.store import published
+    from zspace.training.factory import build_model
 
     manifest = json.loads(manifest_path.read_text())
     spec = manifest["spec"]

@@ -18,12 +18,12 @@ from zspace.config import load_config
 from zspace.data import cache_key
 from zspace.data.dataset import DatasetCard
 from zspace.files import sha256_of
-from zspace.models import published
-from zspace.models.keys import artifact_key, file_digest, variant
 from zspace.pipeline import notebooks as nb
 from zspace.pipeline.plan import discover, expand_specs, notebook_key, notebook_variants
 from zspace.pipeline.state import StageKey
 from zspace.site.publish import MANIFEST, PROVENANCE, report_key_parts
+from zspace.store import published
+from zspace.store.keys import artifact_key, file_digest, variant
 
 CONFIG = load_config("default")
 # The plan's notebooks: with the figures of the configured sweeps' points.

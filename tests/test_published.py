@@ -20,9 +20,10 @@ from zspace.config import (
 )
 from zspace.data import cache_entry, cache_key
 from zspace.data.cache import save_entry
-from zspace.models import fitting, published, train_or_load_named
-from zspace.models.release import publish_models
-from zspace.models.training import train_all
+from zspace.release import publish_models
+from zspace.store import published
+from zspace.training import fitting, train_or_load_named
+from zspace.training.trainer import train_all
 
 pytestmark = pytest.mark.slow
 
@@ -160,17 +161,17 @@ def test_changed_parts_name_the_change_in_words():
 
 
 def test_publish_makes_or_loads_each_model_once(released, monkeypatch):
-    from zspace.models import training
+    from zspace.training import trainer
 
     config, dataset, manifests, tmp_path = released
     made = []
-    real = training._make
+    real = trainer._make
 
     def counting(job, *args, **kwargs):
         made.append(job.name)
         return real(job, *args, **kwargs)
 
-    monkeypatch.setattr(training, "_make", counting)
+    monkeypatch.setattr(trainer, "_make", counting)
     again = publish_models(config, dataset, tmp_path / "trainer", progress=False)
     assert sorted(made) == sorted(NAMES)
     assert [m["key"] for m in again] == [m["key"] for m in manifests]

@@ -217,14 +217,14 @@ def test_paths_from_names_stay_inside_their_root(tmp_path):
     with pytest.raises(ConfigError, match="is not inside"):
         paths.model_artifact(tmp_path, "../../vae", "0123")
     # A configuration made without load_config's checks still cannot reach out.
-    from zspace.models import published
+    from zspace.store import published
 
     with pytest.raises(ConfigError, match="is not inside"):
         published.folder_for(Config(name=""))
 
 
 def test_the_published_swap_replaces_only_a_folder_of_published_models(tmp_path):
-    from zspace.models import published
+    from zspace.store import published
 
     models = tmp_path / "models"
     (models / "default").mkdir(parents=True)
@@ -258,12 +258,13 @@ def test_a_key_another_process_trains_is_refused_and_its_checkpoint_untouched(
         tmp_path):
     from test_training import TINY, TRAIN, tiny_dataset
 
-    from zspace.models import keys, train_or_load, training
+    from zspace.store import keys
+    from zspace.training import train_or_load, trainer
 
     dataset = tiny_dataset()
     build = tmp_path / "build"
     variant = keys.ModelVariant("vae", TINY, TRAIN, None)
-    job = training._Job.of(variant, dataset, build)
+    job = trainer._Job.of(variant, dataset, build)
     partial = job.partial
     checkpoint = partial / "checkpoint" / "epoch-1.weights.h5"
     checkpoint.parent.mkdir(parents=True)

@@ -1,4 +1,4 @@
-"""Training speed-ups (zspace.models.speed): keys, construction, the same
+"""Training speed-ups (zspace.networks.speed): keys, construction, the same
 arithmetic, the same weights, and what a machine without a compiler is told."""
 
 import dataclasses
@@ -18,11 +18,13 @@ from zspace import paths
 from zspace.config import JudgeConfig, ModelConfig, SpeedConfig, load_config
 from zspace.data.dataset import Dataset, DatasetCard, content_hash
 from zspace.errors import EnvironmentProblem
-from zspace.models import keys, published, speed, train_or_load
-from zspace.models.architecture import BATCH_NORM_MOMENTUM, LEAKY_SLOPE
-from zspace.models.autoencoders import reconstruction_loss
-from zspace.models.factory import build_model, compiled_model
-from zspace.models.layers import FusedBatchNormalization
+from zspace.networks import speed
+from zspace.networks.architecture import BATCH_NORM_MOMENTUM, LEAKY_SLOPE
+from zspace.networks.autoencoders import reconstruction_loss
+from zspace.networks.layers import FusedBatchNormalization
+from zspace.store import keys, published
+from zspace.training import train_or_load
+from zspace.training.factory import build_model, compiled_model
 
 CONFIG = load_config("default")
 CARD = DatasetCard("synthetic", "tests", 64, 16, 64, "0" * 16)

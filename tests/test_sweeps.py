@@ -14,10 +14,10 @@ from zspace import paths
 from zspace.config import load_config, sweeps_of
 from zspace.data.dataset import DatasetCard
 from zspace.errors import ConfigError
-from zspace.models import keys
 from zspace.pipeline import engine
 from zspace.pipeline import notebooks as nb
 from zspace.pipeline.plan import make_plan
+from zspace.store import keys
 
 CARD = DatasetCard("synthetic", "test", 384, 128, 32, "0" * 64)
 

@@ -301,7 +301,7 @@ def run_train(config: Config, args: argparse.Namespace) -> int:
 
 def run_publish_models(config: Config, args: argparse.Namespace) -> int:
     from zspace.data import load_dataset
-    from zspace.models.release import publish_models
+    from zspace.release import publish_models
 
     dataset = load_dataset(config.data, args.build_dir, progress=not args.quiet)
     for manifest in publish_models(config, dataset, args.build_dir,

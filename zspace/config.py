@@ -130,7 +130,7 @@ class TrainConfig:
             0 turns the rule off: every model trains all its epochs.
         stop_window: The share of the epochs so far that the rule looks back over.
         stop_smoothing: Epochs averaged at each end of that window (1: the two
-            epochs' own values). See ``zspace.models.stopping``.
+            epochs' own values). See ``zspace.training.stopping``.
         min_epochs: The rule is not applied before this many epochs.
         batch_size: Global batch size (split over replicas).
         learning_rate: Adam's learning rate.
@@ -168,11 +168,11 @@ class JudgeConfig:
 
 @dataclass(frozen=True)
 class SpeedConfig:
-    """Training speed-ups (``zspace.models.speed``): on by default, but XLA.
+    """Training speed-ups (``zspace.networks.speed``): on by default, but XLA.
 
     Each swaps part of the training step for a cheaper formulation of the same
     arithmetic, so results move in the last bits. None is part of a model's key:
-    the golden trainings (``zspace.models.golden``) train with each option alone
+    the golden trainings (``zspace.training.golden``) train with each option alone
     beside the plain step and guard all of them, and the manifest records the
     options a model was trained with (the judge ignores them). The published models
     are trained with them.
@@ -190,7 +190,7 @@ class SpeedConfig:
         jit_compile: Compile the training step with XLA (slower on CPUs). Not
             with ``fuse_batch_norm``: XLA cannot compile its custom op.
 
-    ``zspace.models.devices`` gives the options each device applies.
+    ``zspace.networks.devices`` gives the options each device applies.
     """
 
     fused_loss: bool = True

@@ -96,7 +96,7 @@ class Run:
     def seeds(self, name: str) -> list:
         """Model ``name`` trained with each of its seeds: ``train.seed`` first, then
         the extra seeds of ``config.seeds`` (each a ``TrainedModel``)."""
-        from zspace.models.keys import SEED_MARK
+        from zspace.store.keys import SEED_MARK
 
         extra = sorted((n for n in self.inputs["models"]
                         if n.startswith(f"{name}{SEED_MARK}")),
@@ -106,7 +106,7 @@ class Run:
     @functools.cached_property
     def feature_extractor(self):
         """The judge network's feature model (images in [0, 1] -> features)."""
-        from zspace.models.judge import feature_extractor
+        from zspace.networks.judge import feature_extractor
 
         return feature_extractor(self.model("judge"))
 
@@ -257,8 +257,8 @@ def _plain(value: Any, name: str) -> Any:
 
 
 def _load_model(name: str, models: dict[str, dict[str, str]]):
-    from zspace.models import artifacts
-    from zspace.models.training import TrainedModel
+    from zspace.store import artifacts
+    from zspace.training.trainer import TrainedModel
 
     if name not in models:
         declared = ", ".join(sorted(models)) or "none"

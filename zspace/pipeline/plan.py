@@ -21,11 +21,11 @@ from zspace import paths
 from zspace.config import Config, sweeps_of
 from zspace.data.dataset import DatasetCard
 from zspace.errors import ConfigError
-from zspace.models import keys
-from zspace.models.sources import CACHED, Source, source_of
 from zspace.pipeline import notebooks as nb
 from zspace.pipeline.state import BuildState, StageKey, describe_change
 from zspace.site.publish import published_damage, report_key_parts
+from zspace.store import keys
+from zspace.store.sources import CACHED, Source, source_of
 from zspace.versioning import code_digest, meaning_digest
 
 FRESH = "fresh"
@@ -36,7 +36,7 @@ REPORT_STAGE = "report"
 # trained with them has a key of its own).
 NOTEBOOK_CODE_EXCLUDED = ("zspace/pipeline/", "zspace/site/", "zspace/diff/",
                           "zspace/cli.py", "zspace/environment.py",
-                          "zspace/models/speed.py")
+                          "zspace/networks/speed.py")
 
 
 def notebook_code() -> list[Path]:
@@ -75,7 +75,7 @@ class DataStage:
 class ModelStage:
     """One model variant: its key (and the spec it digests), its artifact folder and
     where it comes from. The trainer takes the stage as it is
-    (``zspace.models.training.make_model``).
+    (``zspace.training.trainer.make_model``).
 
     ``key``, ``folder``, ``source`` and ``spec`` are None while the data set is not
     prepared.
@@ -356,7 +356,7 @@ def model_stage(variant: keys.ModelVariant, data: DataStage, build_root: Path,
     """A model variant's key, artifact folder and source (once the data is known)."""
     if data.card is None:
         return ModelStage(variant, None, None, None)
-    from zspace.models import published
+    from zspace.store import published
 
     spec = variant.spec(data.card)
     key = keys.artifact_key(spec)

@@ -28,19 +28,13 @@ from zspace import paths
 from zspace.config import Config, JudgeConfig, ModelConfig, SpeedConfig, TrainConfig
 from zspace.data.dataset import Dataset
 from zspace.errors import ModelError, TrainingError
-from zspace.models import (
-    artifacts,
-    devices,
-    fitting,
-    keys,
-    published,
-    runtime,
-    sources,
-)
-from zspace.models.callbacks import restore
-from zspace.models.factory import applied_speed, build_model, compiled_model
-from zspace.models.guard import LossGuard
+from zspace.networks import devices
 from zspace.pipeline import lock
+from zspace.store import artifacts, keys, published, sources
+from zspace.training import fitting, runtime
+from zspace.training.callbacks import restore
+from zspace.training.factory import applied_speed, build_model, compiled_model
+from zspace.training.guard import LossGuard
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +144,7 @@ def train_or_load(
 ) -> TrainedModel:
     """Load the model's artifact if it exists and is intact, else make it.
 
-    In the order of :func:`zspace.models.sources.source_of`: an intact artifact in
+    In the order of :func:`zspace.store.sources.source_of`: an intact artifact in
     the build cache; published weights in ``published_dir`` made under the same key
     (loaded, then cached as an artifact); a configured pretrained file; training.
     Published weights of another key, or whose file fails its sha256, are reported

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zspace import paths
-from zspace.models import published
-from zspace.models.artifacts import is_intact
-from zspace.models.keys import ModelVariant
+from zspace.store import published
+from zspace.store.artifacts import is_intact
+from zspace.store.keys import ModelVariant
 
 CACHED, PUBLISHED, PRETRAINED, TRAIN = "cached", "published", "pretrained", "train"
 

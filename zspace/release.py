@@ -22,8 +22,8 @@ from zspace import ownership
 from zspace.config import Config
 from zspace.data.dataset import Dataset
 from zspace.errors import ModelError
-from zspace.models import keys, published
-from zspace.models.stopping import StoppingRule
+from zspace.store import keys, published
+from zspace.training.stopping import StoppingRule
 
 # The repository carries every profile's weights, the seeds' and the sweep points'
 # included; past this, publishing refuses.
@@ -52,8 +52,8 @@ def publish_models(config: Config, dataset: Dataset, build_root: Path | None = N
             models'.
     """
     from zspace.data import cache_key
-    from zspace.models.training import cache_rounded, make_model
     from zspace.pipeline.plan import make_plan
+    from zspace.training.trainer import cache_rounded, make_model
 
     folder = published.folder_for(config)
     ownership.check_published(folder)  # before training: the swap replaces it whole

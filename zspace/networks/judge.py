@@ -28,9 +28,9 @@ import tensorflow as tf
 from zspace.config import JudgeConfig
 from zspace.data.dataset import Dataset
 from zspace.errors import ModelError
-from zspace.models.architecture import BATCH_NORM_MOMENTUM, LEAKY_SLOPE
-from zspace.models.autoencoders import step_logs
-from zspace.models.layers import FusedBatchNormalization
+from zspace.networks.architecture import BATCH_NORM_MOMENTUM, LEAKY_SLOPE
+from zspace.networks.autoencoders import step_logs
+from zspace.networks.layers import FusedBatchNormalization
 
 FILTERS = (32, 64, 128, 256)
 FEATURES_LAYER = "features"
@@ -157,8 +157,8 @@ def training_targets(task: str | None, dataset: Dataset,
             (default: the test split's).
 
     Returns:
-        ``(targets, train_extra, held_out_extra)`` for ``inputs.training_batches``
-        and ``inputs.evaluation_batches``.
+        ``(targets, train_extra, held_out_extra)`` for ``zspace.training.inputs``'
+        ``training_batches`` and ``evaluation_batches``.
     """
     if task == "attributes":
         train, test = attributes(dataset)

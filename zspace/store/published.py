@@ -32,7 +32,7 @@ import numpy as np
 
 from zspace import ownership, paths
 from zspace.config import Config
-from zspace.models.keys import file_digest
+from zspace.store.keys import file_digest
 
 if TYPE_CHECKING:
     import keras
