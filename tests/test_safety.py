@@ -217,14 +217,14 @@ def test_paths_from_names_stay_inside_their_root(tmp_path):
     with pytest.raises(ConfigError, match="is not inside"):
         paths.model_artifact(tmp_path, "../../vae", "0123")
     # A configuration made without load_config's checks still cannot reach out.
-    from zspace.store import published
+    from zspace.store import committed
 
     with pytest.raises(ConfigError, match="is not inside"):
-        published.folder_for(Config(name=""))
+        committed.folder_for(Config(name=""))
 
 
-def test_the_published_swap_replaces_only_a_folder_of_published_models(tmp_path):
-    from zspace.store import published
+def test_the_committed_swap_replaces_only_a_folder_of_committed_models(tmp_path):
+    from zspace.store import committed
 
     models = tmp_path / "models"
     (models / "default").mkdir(parents=True)
@@ -233,14 +233,14 @@ def test_the_published_swap_replaces_only_a_folder_of_published_models(tmp_path)
     staging = tmp_path / ".staging"
     staging.mkdir()
     with pytest.raises(ForeignFolder, match="default, celeba|celeba, default"):
-        published.swap_folder(staging, models)
+        committed.swap_folder(staging, models)
     assert (models / "default" / "vae.weights.bin").is_file()
     (models / "default" / "notes.md").write_text("mine\n")
     with pytest.raises(ForeignFolder, match=r"notes\.md"):
-        published.swap_folder(staging, models / "default")
+        committed.swap_folder(staging, models / "default")
     (models / "default" / "notes.md").unlink()
     (staging / "vae.json").write_text("{}")
-    published.swap_folder(staging, models / "default")
+    committed.swap_folder(staging, models / "default")
     assert sorted(p.name for p in (models / "default").iterdir()) == ["vae.json"]
 
 

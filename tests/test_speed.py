@@ -22,7 +22,7 @@ from zspace.networks import speed
 from zspace.networks.architecture import BATCH_NORM_MOMENTUM, LEAKY_SLOPE
 from zspace.networks.autoencoders import reconstruction_loss
 from zspace.networks.layers import FusedBatchNormalization
-from zspace.store import keys, published
+from zspace.store import committed, keys
 from zspace.training import train_or_load
 from zspace.training.factory import build_model, compiled_model
 
@@ -146,11 +146,11 @@ def test_weights_move_between_models_with_and_without_the_options(kind, kernel_d
     images = dataset.test.astype(np.float32) / 255
     fast.fit(dataset.train.astype(np.float32) / 255, epochs=1, batch_size=16,
              verbose=0)
-    published.round_weights(fast)
-    manifest = published.write(tmp_path, kind, fast, {})
-    found = published.Published(kind, json.loads(manifest.read_text()),
+    committed.round_weights(fast)
+    manifest = committed.write(tmp_path, kind, fast, {})
+    found = committed.CommittedModel(kind, json.loads(manifest.read_text()),
                                 tmp_path / f"{kind}.weights.bin")
-    published.load_into(plain, found)
+    committed.load_into(plain, found)
     for a, b in zip(fast.weights, plain.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     np.testing.assert_allclose(plain.predict(images, verbose=0),

@@ -301,10 +301,10 @@ def run_train(config: Config, args: argparse.Namespace) -> int:
 
 def run_publish_models(config: Config, args: argparse.Namespace) -> int:
     from zspace.data import load_dataset
-    from zspace.release import publish_models
+    from zspace.release import release_models
 
     dataset = load_dataset(config.data, args.build_dir, progress=not args.quiet)
-    for manifest in publish_models(config, dataset, args.build_dir,
+    for manifest in release_models(config, dataset, args.build_dir,
                                    progress=not args.quiet):
         final = manifest["final"]
         held_out = final.get("val_total_loss", final.get("val_loss"))

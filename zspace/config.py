@@ -42,7 +42,7 @@ class DataConfig:
             official validation partition (the rest of it trains), a ``folder``
             from a seeded share of ``test_fraction``. 0: no validation split, and
             the stopping rule reads the test images, as before the split existed
-            (kept until the published models are retrained with one).
+            (kept until the committed models are retrained with one).
         seed: Seed of the synthetic generator and of any random split.
         crop_size: CelebA only: side of the square face box cut from the 178x218 image.
         crop_center_y: CelebA only: vertical centre of that box (horizontally centred).
@@ -174,7 +174,7 @@ class SpeedConfig:
     arithmetic, so results move in the last bits. None is part of a model's key:
     the golden trainings (``zspace.training.golden``) train with each option alone
     beside the plain step and guard all of them, and the manifest records the
-    options a model was trained with (the judge ignores them). The published models
+    options a model was trained with (the judge ignores them). The committed models
     are trained with them.
 
     Attributes:
@@ -221,7 +221,7 @@ class SpeedConfig:
 class SeedsConfig:
     """Extra training seeds per model. Each seed listed trains the model once more,
     besides ``train.seed``, as a variant of its own named ``<model>@seed=<seed>``
-    (``ae@seed=2``): keyed, cached and published on its own, so a changed list
+    (``ae@seed=2``): keyed, cached and committed on its own, so a changed list
     trains only the seeds it adds. Notebooks read them with ``run.seeds(name)``.
 
     Attributes:
@@ -254,7 +254,7 @@ class BuildConfig:
             ``figures/`` and ``articles/`` (the ``default`` profile does).
         analysis_dir: Folder of the analysis notebooks ("": the repository's).
         templates_dir: Folder of the report templates ("": the repository's).
-        models_dir: Folder of published model weights, one sub-folder per profile
+        models_dir: Folder of committed model weights, one sub-folder per profile
             ("": the repository's ``models/``).
         max_sweep_points: The most points one sweep may have; each point trains a
             model, so a larger grid is refused unless this is raised on purpose.

@@ -6,10 +6,10 @@ the classes below instead of the plain ones. Results then differ from the plain 
 in the last bits (summation order). Every option but ``jit_compile`` is on by default
 (``config.SpeedConfig``), as far as the device takes it (``zspace.networks.devices``:
 on a GPU, Keras' own layers); being the same arithmetic, the options are not part of a
-model's key, and the artifact's meta and the published manifest record those applied,
+model's key, and the artifact's meta and the committed manifest record those applied,
 with the device. The layers hold the plain layers' weights, with the same names,
 shapes and order, so weights move between a model built with options and one built
-without (the published weights, a pretrained file).
+without (the committed weights, a pretrained file).
 
 - ``fused_loss`` (``AE``/``VAE(fused_loss=True)``): the reconstruction loss as one
   flat sum per image with a hand-written gradient. The plain loss first averages

@@ -170,14 +170,14 @@ def _load_data(b: Build):
 
 def _make_model(b: Build, stage, dataset, retrain: bool = False):
     """Make one model as its stage says (load, adopt or train), saying so first."""
-    from zspace.store import published
+    from zspace.store import committed
     from zspace.training.trainer import make_model
 
     if not stage.fresh:
         b.models_made.append(stage.variant.name)
         b.say(f"{stage.name}: {stage.source.why}")
     return make_model(stage, dataset, b.build_root, b.progress, retrain=retrain,
-                      published_dir=published.folder_for(b.config))
+                      committed_dir=committed.folder_for(b.config))
 
 
 def _check_only(only: tuple[str, ...], plan: Plan) -> None:

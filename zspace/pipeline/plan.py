@@ -356,11 +356,11 @@ def model_stage(variant: keys.ModelVariant, data: DataStage, build_root: Path,
     """A model variant's key, artifact folder and source (once the data is known)."""
     if data.card is None:
         return ModelStage(variant, None, None, None)
-    from zspace.store import published
+    from zspace.store import committed
 
     spec = variant.spec(data.card)
     key = keys.artifact_key(spec)
-    source = source_of(variant, spec, key, build_root, published.folder_for(config),
+    source = source_of(variant, spec, key, build_root, committed.folder_for(config),
                        retrain)
     return ModelStage(variant, key, paths.model_artifact(build_root, variant.name, key),
                       source, spec)

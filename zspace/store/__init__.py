@@ -1,5 +1,5 @@
 """The store of trained models: their keys (``keys``), the build cache's artifacts
-(``artifacts``), the weights committed to the repository (``published``), and where
+(``artifacts``), the weights committed to the repository (``committed``), and where
 each model comes from (``sources``).
 
 Keys and sources are decided without TensorFlow, so the build's plan and ``status``

@@ -87,8 +87,9 @@ def _verify(folder: Path) -> None:
             raise CorruptArtifact(f"{folder}: {name} is missing or altered")
 
 
-def publish(partial: Path, final: Path) -> Path:
-    """Rename a complete ``partial`` folder to ``final`` (one atomic step).
+def finalise(partial: Path, final: Path) -> Path:
+    """Finalise an artifact: rename its complete ``partial`` folder to ``final`` (one
+    atomic step).
 
     If ``final`` appeared meanwhile (another process finished the same key first),
     the copy just made is dropped and ``final`` kept.

@@ -4,7 +4,7 @@ A key covers what decides a model's numbers: its configuration (with the epochs
 resolved), the training configuration, the image shape, the data set's content hash
 (and for the judge its task and attribute names), the Keras version and
 :data:`TRAINING_SEMANTICS`. It never covers the bytes of the code, the device or the
-speed options: a comment or a moved helper keeps every published model, and the
+speed options: a comment or a moved helper keeps every committed model, and the
 options are recorded in the manifest instead (they compute the same arithmetic in
 another order; XLA also draws the VAE's noise from another stream: the same model in
 distribution, other numbers).
@@ -44,7 +44,7 @@ SEED_MARK = "@seed="
 # the input pipeline's order, seeding, the optimizer, the stopping rule's arithmetic.
 # The golden trainings (zspace/training/golden.py, tests/test_golden.py) catch such a
 # change and name this constant; a comment, a docstring or a moved helper passes them.
-# 1: the rule and splits of the models published before keys had a version.
+# 1: the rule and splits of the models committed before keys had a version.
 TRAINING_SEMANTICS = 1
 # The modules whose code decides what training produces (layers, architectures,
 # losses, the input pipeline, seeding, the training loop): no longer hashed, listed
@@ -78,10 +78,10 @@ class ModelVariant:
 
     Today each model of the configuration is one variant named after it; training
     seeds and sweep points add variants of one model with their own name and
-    settings, each keyed, cached and published on its own.
+    settings, each keyed, cached and committed on its own.
 
     Attributes:
-        name: The stage's, the artifact's and the published file's name (``vae``).
+        name: The stage's, the artifact's and the committed file's name (``vae``).
         model_config: Its ``ModelConfig``, or the ``JudgeConfig``.
         train_config: How it is trained.
         speed: The speed options (applied only where :func:`uses_speed`); not

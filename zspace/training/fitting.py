@@ -2,7 +2,7 @@
 
 Everything here shapes the trained weights (``keys.WEIGHT_CODE``: a change to what it
 computes bumps ``keys.TRAINING_SEMANTICS``); the bookkeeping around it (caches,
-published weights, messages) lives in ``trainer.py``.
+committed weights, messages) lives in ``trainer.py``.
 """
 
 from __future__ import annotations

@@ -242,7 +242,7 @@ def store(found: dict[str, dict], margin: float) -> dict:
     """Write ``found`` into ``golden.json`` with this version and a tolerance of
     ``margin`` times their spread; return what was written."""
     measured = spread(found)
-    from zspace.store.published import machine
+    from zspace.store.committed import machine
 
     stored = {"semantics": keys.TRAINING_SEMANTICS, "machine": machine(),
               "spread": measured,
