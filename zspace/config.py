@@ -9,6 +9,7 @@ against the dataclasses: an unknown key or a value of the wrong type raises
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import itertools
 import json
@@ -289,9 +290,27 @@ class Config:
     # Per-notebook parameter overrides, checked against each notebook's `parameters`
     # cell by the pipeline (the notebooks, not this module, own their defaults).
     notebooks: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # Named sweeps over keys of one model (``Sweep``), expanded by the plan into model
-    # variants: ``[sweeps.kl] model = "vae"; kl_factor = [0.5, 1, 2, 5, 10]``.
+    # Named sweeps over keys of one model, as written (TOML tables); parsed once into
+    # :attr:`parsed_sweeps`, which the plan expands into model variants:
+    # ``[sweeps.kl] model = "vae"; kl_factor = [0.5, 1, 2, 5, 10]``.
     sweeps: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @functools.cached_property
+    def parsed_sweeps(self) -> tuple[Sweep, ...]:
+        """The sweeps, checked and expanded into points; parsed on first use (by
+        :func:`load_config`, which checks them) and kept.
+
+        A sweep is a table under ``sweeps`` with ``model`` naming the model and, for
+        each key of ``models.<model>`` it varies, a non-empty list of distinct values.
+        Each value is checked like the key itself (type and range). An optional table
+        ``fixed`` holds other model keys at one value for every point
+        (``num_epochs = 10``: a training budget equal for all points).
+
+        Raises:
+            ConfigError: The sweep names no model, an unknown model or key, or gives
+                a key no list, an empty list, repeated or invalid values.
+        """
+        return tuple(_sweep(name, table, self) for name, table in self.sweeps.items())
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-ready form (tuples become lists)."""
@@ -341,22 +360,6 @@ class Sweep:
     model: str
     keys: tuple[str, ...]
     points: tuple[SweepPoint, ...]
-
-
-def sweeps_of(config: Config) -> list[Sweep]:
-    """The sweeps of ``config``, checked and expanded into points.
-
-    A sweep is a table under ``sweeps`` with ``model`` naming the model and, for each
-    key of ``models.<model>`` it varies, a non-empty list of distinct values. Each
-    value is checked like the key itself (type and range). An optional table
-    ``fixed`` holds other model keys at one value for every point (``num_epochs = 10``:
-    a training budget equal for all points).
-
-    Raises:
-        ConfigError: The sweep names no model, an unknown model or key, or gives a
-            key no list, an empty list, repeated or invalid values.
-    """
-    return [_sweep(name, table, config) for name, table in config.sweeps.items()]
 
 
 def _sweep(name: str, table: dict[str, Any], config: Config) -> Sweep:
@@ -662,7 +665,8 @@ def _check_choices(config: Any, prefix: str) -> None:
             raise ConfigError(
                 f"name: expected 1 to 64 letters, digits, '-' or '_' (it names the "
                 f"folders build/<name>/ and models/<name>/), got {config.name!r}")
-        sweeps_of(config)  # raises on a malformed sweep
+        # Parsing the sweeps checks them; the parsed sweeps are kept for the plan.
+        config.parsed_sweeps  # noqa: B018
         for f in dataclasses.fields(config.seeds):
             if config.train.seed in getattr(config.seeds, f.name):
                 raise ConfigError(

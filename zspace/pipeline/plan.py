@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from zspace import paths
-from zspace.config import Config, sweeps_of
+from zspace.config import Config
 from zspace.data.dataset import DatasetCard
 from zspace.errors import ConfigError
 from zspace.pipeline import notebooks as nb
@@ -178,7 +178,7 @@ class Plan:
         """``(sweep NAME, its points and how many are stale)`` per planned sweep."""
         by_name = {stage.variant.name: stage for stage in self.models}
         rows = []
-        for sweep in sweeps_of(self.config):
+        for sweep in self.config.parsed_sweeps:
             members = keys.sweep_variants(sweep, self.config)
             stale = [p.label for p, v in zip(sweep.points, members, strict=True)
                      if not by_name[v.name].fresh]
@@ -220,7 +220,7 @@ def sweep_inputs(config: Config, spec: nb.NotebookSpec) -> dict[str, Any]:
     """The configured sweeps that ``spec`` reads: per sweep its model, keys and
     points, each point with its values, label and model variant."""
     found = {}
-    for sweep in sweeps_of(config):
+    for sweep in config.parsed_sweeps:
         if sweep.name not in spec.sweeps:
             continue
         members = keys.sweep_variants(sweep, config)
@@ -236,7 +236,7 @@ def notebook_variants(spec: nb.NotebookSpec, config: Config) -> list[str]:
     """The model variants notebook ``spec`` loads: each model it declares with its
     seed variants, and the points of each configured sweep it reads."""
     names = [v.name for model in spec.models for v in keys.variants(model, config)]
-    for sweep in sweeps_of(config):
+    for sweep in config.parsed_sweeps:
         if sweep.name in spec.sweeps:
             names += [v.name for v in keys.sweep_variants(sweep, config)]
     return list(dict.fromkeys(names))
@@ -299,7 +299,7 @@ def _variants(config: Config, specs: list[nb.NotebookSpec],
         named = (keys.variants(name, config) if keys.base_name(name) == name
                  else [keys.variant(name, config)])
         found.update((v.name, v) for v in named if v.name not in found)
-    for sweep in sweeps_of(config):  # every configured point, read or not
+    for sweep in config.parsed_sweeps:  # every configured point, read or not
         found.update((v.name, v) for v in keys.sweep_variants(sweep, config)
                      if v.name not in found)
     return list(found.values())
@@ -309,7 +309,7 @@ def expand_specs(config: Config, specs: list[nb.NotebookSpec]) -> list[nb.Notebo
     """``specs`` with the figures of the sweeps ``config`` configures
     (:func:`zspace.pipeline.notebooks.expand`)."""
     points = {sweep.name: [point.label for point in sweep.points]
-              for sweep in sweeps_of(config)}
+              for sweep in config.parsed_sweeps}
     return [nb.expand(spec, points) for spec in specs]
 
 

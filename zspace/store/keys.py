@@ -28,7 +28,6 @@ from zspace.config import (
     TrainConfig,
     digest_of,
     settings_label,
-    sweeps_of,
 )
 from zspace.data.dataset import DatasetCard
 from zspace.errors import ModelError
@@ -118,7 +117,7 @@ def all_variants(config: Config) -> list[ModelVariant]:
     for name in (*MODEL_NAMES, JUDGE):
         for one in variants(name, config):
             found.setdefault(one.name, one)
-        for sweep in sweeps_of(config):
+        for sweep in config.parsed_sweeps:
             if sweep.model == name:
                 for one in sweep_variants(sweep, config):
                     found.setdefault(one.name, one)
