@@ -66,7 +66,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """One convolutional encoder/decoder pair (SPEC section 2).
+    """One convolutional encoder/decoder pair (``zspace/networks/architecture.py``).
 
     Attributes:
         kind: ``ae`` or ``vae``.
@@ -154,7 +154,8 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class JudgeConfig:
-    """The network whose features the quality metrics use (SPEC section 5).
+    """The network whose features the quality metrics use
+    (``zspace/networks/judge.py``).
 
     Attributes:
         num_epochs: Training epochs of the judge.

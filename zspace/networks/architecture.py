@@ -1,4 +1,5 @@
-"""The convolutional encoder and decoder of SPEC section 2, built from a ModelConfig.
+"""The blog's convolutional encoder and decoder (``articles/A-vae-faces.md``, "The
+models"), built from a ModelConfig.
 
 One builder serves the AE, the VAE and the wide AE. The encoder is ``n`` blocks of
 Conv2D, batch norm, activation and dropout, then a Dense head: one output ``z`` for

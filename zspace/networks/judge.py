@@ -1,8 +1,9 @@
 """The judge: a network trained on the data set alone, whose features the metrics use.
 
-SPEC section 5 measures image quality in the feature space of a network that knows
-faces but none of the models it judges. No Inception weights can be fetched, so the
-judge is trained here, on the training images, with one of two targets:
+The quality metrics (``zspace/latent/metrics.py``) measure images in the feature space
+of a network that knows faces but none of the models it judges. No Inception weights
+can be fetched, so the judge is trained here, on the training images, with one of two
+targets:
 
 - ``attributes`` (when the dataset card names attributes: the synthetic faces'
   factors, CelebA's 40 attributes): regress every attribute, each standardised to
