@@ -1,6 +1,7 @@
 """The package's modules import each other without a circle, counting imports made
 inside functions: a circle that a deferred import hides still ties the two modules
-into one, and breaks as soon as someone moves the import to the top."""
+into one, and breaks as soon as someone moves the import to the top. Its sub-packages
+and top-level modules are layered the same way: none imports one that imports it."""
 
 from __future__ import annotations
 
@@ -76,6 +77,26 @@ def test_no_module_of_the_package_imports_itself_through_others():
     assert cycle == [], "import circle: " + " -> ".join(cycle)
 
 
+def packages(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """``graph`` with each module folded into its sub-package or top-level module of
+    the package (``zspace.store.keys`` into ``zspace.store``)."""
+
+    def part(module: str) -> str:
+        return ".".join(module.split(".")[:2])
+
+    folded: dict[str, set[str]] = {part(module): set() for module in graph}
+    for module, imported in graph.items():
+        folded[part(module)].update(part(other) for other in imported)
+    for name, imported in folded.items():
+        imported.discard(name)
+    return folded
+
+
+def test_no_part_of_the_package_imports_one_that_imports_it():
+    cycle = find_cycle(packages(import_graph(paths.ROOT, "zspace")))
+    assert cycle == [], "import circle between parts: " + " -> ".join(cycle)
+
+
 def test_a_circle_through_an_import_inside_a_function_is_found(tmp_path):
     package = tmp_path / "pkg"
     (package / "sub").mkdir(parents=True)
@@ -89,3 +110,5 @@ def test_a_circle_through_an_import_inside_a_function_is_found(tmp_path):
     assert graph["pkg.c"] == {"pkg", "pkg.b"}
     assert graph["pkg.b"] == {"pkg.sub", "pkg.sub.a"}
     assert find_cycle(graph) == ["pkg.b", "pkg.sub.a", "pkg.b"]
+    assert packages(graph)["pkg.b"] == {"pkg.sub"}
+    assert find_cycle(packages(graph)) == ["pkg.b", "pkg.sub", "pkg.b"]

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from zspace import ownership, paths
+from zspace import lock, ownership, paths
 from zspace.config import Config, load_config
 from zspace.errors import BuildBusy, ConfigError, ForeignFolder
-from zspace.pipeline import kernels, lock, session
+from zspace.pipeline import kernels, session
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -247,7 +247,7 @@ def test_the_committed_swap_replaces_only_a_folder_of_committed_models(tmp_path)
 HOLD_KEY = """
 import sys, time
 from pathlib import Path
-from zspace.pipeline.lock import key_lock
+from zspace.lock import key_lock
 key_lock(Path(sys.argv[1]), "vae").acquire()
 print("held", flush=True)
 time.sleep(120)

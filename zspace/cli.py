@@ -31,10 +31,9 @@ import threading
 import traceback
 from pathlib import Path
 
-from zspace import ownership, paths
+from zspace import lock, ownership, paths
 from zspace.config import Config, load_config
 from zspace.errors import BuildBusy, BuildError, ZspaceError, file_system_failure
-from zspace.pipeline import lock
 
 COMMANDS = {
     "build": "prepare data, train or load models, run the notebooks, render the report "

@@ -30,12 +30,12 @@ from zspace.versioning import code_digest, meaning_digest
 
 FRESH = "fresh"
 REPORT_STAGE = "report"
-# The code a notebook runs: the whole package but the build engine, the site (and
-# the environment record it adds to each figure), the figure diff, the command line
-# and the training speed-ups (which change no notebook's result: a model
+# The code a notebook runs: the whole package but the build engine (and its locks),
+# the site (and the environment record it adds to each figure), the figure diff, the
+# command line and the training speed-ups (which change no notebook's result: a model
 # trained with them has a key of its own).
-NOTEBOOK_CODE_EXCLUDED = ("zspace/pipeline/", "zspace/site/", "zspace/diff/",
-                          "zspace/cli.py", "zspace/environment.py",
+NOTEBOOK_CODE_EXCLUDED = ("zspace/pipeline/", "zspace/lock.py", "zspace/site/",
+                          "zspace/diff/", "zspace/cli.py", "zspace/environment.py",
                           "zspace/networks/speed.py")
 
 

@@ -24,12 +24,11 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from zspace import paths
+from zspace import lock, paths
 from zspace.config import Config, JudgeConfig, ModelConfig, SpeedConfig, TrainConfig
 from zspace.data.dataset import Dataset
 from zspace.errors import ModelError, TrainingError
 from zspace.networks import devices
-from zspace.pipeline import lock
 from zspace.store import artifacts, committed, keys, sources
 from zspace.training import fitting, runtime
 from zspace.training.callbacks import restore
@@ -340,7 +339,7 @@ class _Job:
 
 
 def _key_lock(job: _Job) -> contextlib.AbstractContextManager:
-    """The lock of ``job``'s key (see :func:`zspace.pipeline.lock.key_lock`): the
+    """The lock of ``job``'s key (see :func:`zspace.lock.key_lock`): the
     profiles of one build root share its cache, and only one process at a time may
     write a key's partial folder. A multi-worker run's other workers take none:
     they read the chief's checkpoint by design and write elsewhere."""
