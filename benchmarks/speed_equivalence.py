@@ -1,7 +1,7 @@
 """Do the speed options change what a model learns? An equal-seed comparison.
 
 Run: ``.venv/bin/python benchmarks/speed_equivalence.py PLAIN FAST [OTHER_SEED...]``
-where each argument is a published manifest (``models/default/vae.json``) or a build's
+where each argument is a committed manifest (``models/default/vae.json``) or a build's
 artifact folder (``build/cache/models/vae-<key>``); an older
 one can be taken from git, ``git show REV:models/default/vae.json >
 /tmp/plain/vae.json``, and the same for its ``.weights.bin``. PLAIN is a model
@@ -25,24 +25,24 @@ import numpy as np
 
 
 def load(path: Path):
-    """A published model (its manifest) or a build's artifact folder: the manifest-
+    """A committed model (its manifest) or a build's artifact folder: the manifest-
     like record (``spec``, ``history``, ``epochs``) and the model."""
     if path.is_dir():
-        from zspace.models.artifacts import read_artifact
+        from zspace.store.artifacts import read_artifact
 
         model, documents = read_artifact(path)
         spec = documents["config"]
         return ({"spec": spec, "history": documents["history"],
                  "epochs": len(documents["history"].get("val_mse", []))}, model)
-    return load_published(path)
+    return load_committed(path)
 
 
-def load_published(manifest_path: Path):
-    """The published model of a manifest, in a plain float32 model."""
+def load_committed(manifest_path: Path):
+    """The committed model of a manifest, in a plain float32 model."""
     from zspace.config import ModelConfig, TrainConfig
     from zspace.data.dataset import Dataset, DatasetCard
-    from zspace.models import published
-    from zspace.models.factory import build_model
+    from zspace.store import committed
+    from zspace.training.factory import build_model
 
     manifest = json.loads(manifest_path.read_text())
     spec = manifest["spec"]
@@ -53,9 +53,9 @@ def load_published(manifest_path: Path):
     card = DatasetCard.from_dict(manifest["dataset"])
     model = build_model(manifest["name"], model_config, TrainConfig(), Dataset(
         empty, empty, None, None, card))
-    found = published.Published(manifest["name"], manifest,
+    found = committed.CommittedModel(manifest["name"], manifest,
                                 manifest_path.with_name(manifest["file"]))
-    published.load_into(model, found)
+    committed.load_into(model, found)
     return manifest, model
 
 

@@ -11,7 +11,7 @@ included), a ``Sampling`` layer, a custom ``train_step``, fed from a float32 arr
 with ``fit``. ``zspace`` is this package's trainer in the default configuration, as
 the published models were trained: its builder, model, uint8 ``tf.data`` pipeline,
 compile settings and the speed-ups ``config.speed`` turns on by default
-(``compiled_model``, ``SpeedConfig()``; see ``zspace.models.speed``). ``zspace
+(``compiled_model``, ``SpeedConfig()``; see ``zspace.networks.speed``). ``zspace
 plain`` is the same with every speed-up off.
 
 Each case runs in a fresh process (TensorFlow reads its oneDNN switch once, at
@@ -33,7 +33,7 @@ profiler, ops run one at a time so that their times add up). Prints numbers only
 no timing is asserted anywhere.
 
 ``--gpu-mode``: the ``celeba`` profile's step (96 px, batch 128) on one GPU, as a GPU
-trains it (``zspace.models.devices``): the plain layers (cuDNN's batch norm, no custom
+trains it (``zspace.networks.devices``): the plain layers (cuDNN's batch norm, no custom
 op), then the GPU's options (``fused_loss``, ``fused_adam``), XLA and mixed float16,
 each as a ratio of images per second against the same plain Keras loop (float32, and
 that loop under mixed float16 too). One process, one epoch of each side in turn; it
@@ -192,7 +192,7 @@ def gpu_worker(task: dict) -> dict:
     import tensorflow as tf
 
     from zspace.config import SpeedConfig
-    from zspace.models import devices
+    from zspace.networks import devices
 
     gpus = [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
             for gpu in tf.config.list_physical_devices("GPU")]
@@ -232,7 +232,7 @@ def spawn(task: dict, onednn: bool, extra_env: dict | None = None) -> dict:
 
 def run_worker(task: dict) -> dict:
     if task["task"] == "peak":
-        from zspace.models.runtime import cpu_has_bfloat16
+        from zspace.training.runtime import cpu_has_bfloat16
 
         return {**matmul_peak(), "native_bfloat16": cpu_has_bfloat16()}
     if task["task"] == "profile":
@@ -294,8 +294,8 @@ def zspace_run(data, precision, speed=None, batch=BATCH, device=None):
     from zspace import paths
     from zspace.config import ModelConfig, SpeedConfig, TrainConfig
     from zspace.data.dataset import Dataset, DatasetCard
-    from zspace.models.factory import compiled_model
-    from zspace.models.inputs import steps_per_epoch, training_batches
+    from zspace.training.factory import compiled_model
+    from zspace.training.inputs import steps_per_epoch, training_batches
 
     card = DatasetCard("synthetic", "benchmark", len(data), 0, data.shape[1], "bench")
     dataset = Dataset(data, data[:0], None, None, card)
@@ -324,7 +324,7 @@ def zspace_run(data, precision, speed=None, batch=BATCH, device=None):
 
 def pipeline_cost(data) -> dict:
     """Wall and CPU milliseconds per batch of the training input pipeline alone."""
-    from zspace.models.inputs import steps_per_epoch, training_batches
+    from zspace.training.inputs import steps_per_epoch, training_batches
 
     steps = steps_per_epoch(len(data), BATCH)
     for _ in training_batches(data, BATCH, 1, 0, 1):  # warm up

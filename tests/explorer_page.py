@@ -27,7 +27,7 @@ LEVEL, FACT = 2.35, 0.7
 
 def random_decoder(config: ModelConfig, image_size: int, seed: int):
     """A decoder with random weights and batch statistics, rounded to float16."""
-    from zspace.models.architecture import build_decoder
+    from zspace.networks.architecture import build_decoder
 
     rng = np.random.default_rng(seed)
     decoder = build_decoder(config, (image_size, image_size, 3))

@@ -18,12 +18,12 @@ from zspace.config import load_config
 from zspace.data import cache_key
 from zspace.data.dataset import DatasetCard
 from zspace.files import sha256_of
-from zspace.models import published
-from zspace.models.keys import artifact_key, file_digest, variant
 from zspace.pipeline import notebooks as nb
 from zspace.pipeline.plan import discover, expand_specs, notebook_key, notebook_variants
 from zspace.pipeline.state import StageKey
 from zspace.site.publish import MANIFEST, PROVENANCE, report_key_parts
+from zspace.store import committed
+from zspace.store.keys import artifact_key, file_digest, variant
 
 CONFIG = load_config("default")
 # The plan's notebooks: with the figures of the configured sweeps' points.
@@ -32,7 +32,7 @@ NEEDED = sorted({m for s in SPECS for m in notebook_variants(s, CONFIG)})
 
 
 def published_manifest(name: str) -> dict:
-    path = published.folder_for(CONFIG) / f"{name}.json"
+    path = committed.folder_for(CONFIG) / f"{name}.json"
     assert path.is_file(), f"{path} is missing: run `python pipeline.py publish-models`"
     return json.loads(path.read_text())
 
@@ -59,10 +59,10 @@ def test_published_models_are_what_main_trains(name, data_card):
     manifest = published_manifest(name)
     card = data_card
     spec = variant(name, CONFIG).spec(card)
-    changed = published.changed_parts(manifest["spec"], spec)
+    changed = committed.changed_parts(manifest["spec"], spec)
     assert artifact_key(spec) == manifest["key"], (
         f"{name}: published under another {', '.join(changed)}")
-    weights = published.folder_for(CONFIG) / manifest["file"]
+    weights = committed.folder_for(CONFIG) / manifest["file"]
     assert file_digest(weights) == manifest["sha256"], f"{weights} is damaged"
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from zspace.models import autoencoders
-from zspace.models.convergence import bce_floor, gain_above
+from zspace.networks import autoencoders
+from zspace.training.convergence import bce_floor, gain_above
 
 
 def test_the_floor_is_the_loss_of_a_perfect_copy():

@@ -1,5 +1,5 @@
 """The device a model trains on and the speed options it applies there
-(zspace.models.devices): the table, the GPU branch, the replicas rule, XLA with the
+(zspace.networks.devices): the table, the GPU branch, the replicas rule, XLA with the
 fused kernel, and what the build log and the manifest say."""
 
 import dataclasses
@@ -19,8 +19,9 @@ from test_training import run_script, tiny_dataset
 from zspace import paths
 from zspace.config import ModelConfig, SpeedConfig, TrainConfig, load_config
 from zspace.errors import ConfigError
-from zspace.models import devices, speed, train_or_load
-from zspace.models.factory import compiled_model
+from zspace.networks import devices, speed
+from zspace.training import train_or_load
+from zspace.training.factory import compiled_model
 
 TINY = ModelConfig(kind="vae", z_dim=6, filters=(8, 16), kernels=(3, 3), strides=(2, 2))
 TRAIN = TrainConfig(num_epochs=1, batch_size=16, seed=5)
@@ -187,8 +188,9 @@ tf.config.set_logical_device_configuration(
 import keras
 from pathlib import Path
 from zspace.config import ModelConfig, SpeedConfig, TrainConfig
-from zspace.models import devices, runtime, speed, train_or_load
-from zspace.models.factory import compiled_model
+from zspace.networks import devices, speed
+from zspace.training import runtime, train_or_load
+from zspace.training.factory import compiled_model
 
 model = ModelConfig(kind="vae", z_dim=6, filters=(8, 16), kernels=(3, 3),
                     strides=(2, 2))

@@ -13,7 +13,8 @@ from tests.test_diff import diff_folders, pipeline, write_figures
 from zspace import paths
 from zspace.diff.images import DEFAULT_TOLERANCE
 from zspace.diff.verdict import CONTENT, LAYOUT_SHIFT, TEXT, classify
-from zspace.plots.common import curves, rasterize
+from zspace.plots.canvas import rasterize
+from zspace.plots.common import curves
 from zspace.plots.latent import pair_scatter
 
 

@@ -133,7 +133,7 @@ def test_a_silently_failing_compiler_is_an_environment_problem(tmp_path, monkeyp
 def _checkpointed_model(folder: Path):
     import keras
 
-    from zspace.models.callbacks import EpochCheckpoint
+    from zspace.training.callbacks import EpochCheckpoint
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     model.compile(optimizer="adam", loss="mse")
@@ -143,7 +143,7 @@ def _checkpointed_model(folder: Path):
 
 
 def test_a_full_disk_stops_a_checkpoint_before_it_is_written(tmp_path, monkeypatch):
-    from zspace.models import callbacks
+    from zspace.training import callbacks
 
     _, checkpoint = _checkpointed_model(tmp_path / "checkpoint")
     checkpoint.on_epoch_end(0, {"loss": 1.0})  # room: epoch 1 is saved

@@ -16,7 +16,8 @@ import pytest
 from zspace import paths
 from zspace.config import load_config
 from zspace.data.dataset import DatasetCard
-from zspace.models import golden, keys
+from zspace.store import keys
+from zspace.training import golden
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +26,8 @@ CHECK = """
 import json, sys
 from zspace.config import load_config
 from zspace.data.dataset import DatasetCard
-from zspace.models import golden, keys
+from zspace.store import keys
+from zspace.training import golden
 config = load_config(sys.argv[1])
 card = DatasetCard("synthetic", "x", 10, 10, 64, "0" * 64, ("a",))
 print(json.dumps({v.name: keys.artifact_key(v.spec(card))

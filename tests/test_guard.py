@@ -5,7 +5,7 @@ import math
 import pytest
 
 from zspace.errors import TrainingError
-from zspace.models.guard import LossGuard
+from zspace.training.guard import LossGuard
 
 
 def test_a_nan_loss_names_model_epoch_step_and_setting():

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from zspace.errors import DataError
-from zspace.models.judge_accuracy import attribute_accuracy, rotation_accuracy
+from zspace.networks.judge_accuracy import attribute_accuracy, rotation_accuracy
 
 NAMES = ["glasses", "beard", "face_width", "constant"]
 

@@ -78,8 +78,8 @@ def test_encoder_path_matches_the_vae_kl_loss():
     """A tiny untrained VAE encoder, in batches: per-dimension KL sums to the
     model's own KL loss."""
     from zspace.config import ModelConfig
-    from zspace.models import build_encoder
-    from zspace.models.autoencoders import kl_loss
+    from zspace.networks import build_encoder
+    from zspace.networks.autoencoders import kl_loss
 
     config = ModelConfig(kind="vae", z_dim=6, filters=(8, 16), kernels=(3, 3),
                          strides=(2, 2))

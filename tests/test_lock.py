@@ -10,12 +10,12 @@ import sys
 
 import pytest
 
+from zspace import lock
 from zspace.errors import BuildBusy
-from zspace.pipeline import lock
 
 HOLD = """
 import sys, time
-from zspace.pipeline.lock import BuildLock
+from zspace.lock import BuildLock
 BuildLock(sys.argv[1], command="the holder of this test").acquire()
 print("held", flush=True)
 time.sleep(120)

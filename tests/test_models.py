@@ -1,18 +1,26 @@
 """Model-level tests: builder shapes, losses, one train step, save/load in safe mode."""
 
 import dataclasses
+import json
+import os
+import subprocess
+import sys
+import zipfile
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from zspace import paths
 from zspace.config import ModelConfig
 from zspace.errors import ConfigError
-from zspace.models import AE, VAE, build_decoder, build_encoder
-from zspace.models.autoencoders import kl_loss, reconstruction_loss
-from zspace.models.inputs import evaluation_batches, training_batches
-from zspace.models.runtime import make_optimizer
+from zspace.networks import AE, VAE, build_decoder, build_encoder
+from zspace.networks.autoencoders import kl_loss, reconstruction_loss
+from zspace.store.artifacts import DOCUMENTS, MANIFEST, MODEL_FILE, write_artifact
+from zspace.store.keys import file_digest
+from zspace.training.inputs import evaluation_batches, training_batches
+from zspace.training.runtime import make_optimizer
 
 TINY = ModelConfig(kind="vae", z_dim=6, filters=(8, 16), kernels=(3, 3), strides=(2, 2))
 
@@ -125,6 +133,34 @@ def test_save_and_load_in_safe_mode_give_identical_outputs(kind, tmp_path):
         np.testing.assert_array_equal(a, b)
     if kind == "vae":
         assert loaded.kl_factor == model.kl_factor
+
+
+def test_a_model_saved_under_the_old_module_names_still_loads(tmp_path):
+    # Artifacts cached before the models package was split name their classes'
+    # modules zspace.models.*; reading one alone (no network imported) must work.
+    folder = tmp_path / "vae-0123"
+    write_artifact(folder, _model(), {name: {} for name in DOCUMENTS})
+    saved = folder / MODEL_FILE
+    with zipfile.ZipFile(saved) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    config = files["config.json"].decode()
+    assert '"zspace.networks.autoencoders"' in config
+    old = config.replace('"zspace.networks.', '"zspace.models.')
+    files["config.json"] = old.encode()
+    with zipfile.ZipFile(saved, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    manifest = json.loads((folder / MANIFEST).read_text())
+    (folder / MANIFEST).write_text(json.dumps({**manifest,
+                                               MODEL_FILE: file_digest(saved)}))
+    script = ("import sys\nfrom pathlib import Path\n"
+              "from zspace.store.artifacts import read_artifact\n"
+              "print(type(read_artifact(Path(sys.argv[1]))[0]).__name__)")
+    env = {**os.environ, "PYTHONPATH": str(paths.ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run([sys.executable, "-c", script, str(folder)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["VAE"]
 
 
 def test_vae_sampling_depends_on_the_step_not_on_hidden_state():

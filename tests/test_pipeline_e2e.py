@@ -115,7 +115,7 @@ def test_explorer_runs_the_builds_decoders_offline(smoke_build):
     from tests.explorer_page import decode_in_page, opened
     from zspace.data import load_dataset
     from zspace.explorer.bundle import array, read_bundle
-    from zspace.models import train_or_load_named
+    from zspace.training import train_or_load_named
 
     build_root, site = smoke_build
     config = load_config("smoke")

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from zspace.latent.grids import save_png
 from zspace.plots import latent
+from zspace.plots.canvas import save_png
 
 
 def _z(seed=0, n=600, dim=6):

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from zspace import ownership, paths
+from zspace import lock, ownership, paths
 from zspace.config import Config, load_config
 from zspace.errors import BuildBusy, ConfigError, ForeignFolder
-from zspace.pipeline import kernels, lock, session
+from zspace.pipeline import kernels, session
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -217,14 +217,14 @@ def test_paths_from_names_stay_inside_their_root(tmp_path):
     with pytest.raises(ConfigError, match="is not inside"):
         paths.model_artifact(tmp_path, "../../vae", "0123")
     # A configuration made without load_config's checks still cannot reach out.
-    from zspace.models import published
+    from zspace.store import committed
 
     with pytest.raises(ConfigError, match="is not inside"):
-        published.folder_for(Config(name=""))
+        committed.folder_for(Config(name=""))
 
 
-def test_the_published_swap_replaces_only_a_folder_of_published_models(tmp_path):
-    from zspace.models import published
+def test_the_committed_swap_replaces_only_a_folder_of_committed_models(tmp_path):
+    from zspace.store import committed
 
     models = tmp_path / "models"
     (models / "default").mkdir(parents=True)
@@ -233,21 +233,21 @@ def test_the_published_swap_replaces_only_a_folder_of_published_models(tmp_path)
     staging = tmp_path / ".staging"
     staging.mkdir()
     with pytest.raises(ForeignFolder, match="default, celeba|celeba, default"):
-        published.swap_folder(staging, models)
+        committed.swap_folder(staging, models)
     assert (models / "default" / "vae.weights.bin").is_file()
     (models / "default" / "notes.md").write_text("mine\n")
     with pytest.raises(ForeignFolder, match=r"notes\.md"):
-        published.swap_folder(staging, models / "default")
+        committed.swap_folder(staging, models / "default")
     (models / "default" / "notes.md").unlink()
     (staging / "vae.json").write_text("{}")
-    published.swap_folder(staging, models / "default")
+    committed.swap_folder(staging, models / "default")
     assert sorted(p.name for p in (models / "default").iterdir()) == ["vae.json"]
 
 
 HOLD_KEY = """
 import sys, time
 from pathlib import Path
-from zspace.pipeline.lock import key_lock
+from zspace.lock import key_lock
 key_lock(Path(sys.argv[1]), "vae").acquire()
 print("held", flush=True)
 time.sleep(120)
@@ -258,12 +258,13 @@ def test_a_key_another_process_trains_is_refused_and_its_checkpoint_untouched(
         tmp_path):
     from test_training import TINY, TRAIN, tiny_dataset
 
-    from zspace.models import keys, train_or_load, training
+    from zspace.store import keys
+    from zspace.training import train_or_load, trainer
 
     dataset = tiny_dataset()
     build = tmp_path / "build"
     variant = keys.ModelVariant("vae", TINY, TRAIN, None)
-    job = training._Job.of(variant, dataset, build)
+    job = trainer._Job.of(variant, dataset, build)
     partial = job.partial
     checkpoint = partial / "checkpoint" / "epoch-1.weights.h5"
     checkpoint.parent.mkdir(parents=True)

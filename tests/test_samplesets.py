@@ -14,8 +14,8 @@ from zspace.errors import BuildError, ConfigError
 from zspace.faces import FaceRate, over_seeds
 from zspace.files import sha256_of
 from zspace.latent import samplers
+from zspace.pipeline.setmaker import FILES, MANIFEST, shares, stream
 from zspace.samplesets import spec
-from zspace.samplesets.make import FILES, MANIFEST, shares, stream
 from zspace.samplesets.stored import StoredSet, damage
 
 
@@ -133,7 +133,7 @@ def dataset():
 
 
 def test_the_controls_are_made_from_real_images(dataset):
-    from zspace.samplesets.make import EYE_BAND, MOUTH_BAND, real_images
+    from zspace.pipeline.setmaker import EYE_BAND, MOUTH_BAND, real_images
 
     points = spec.points_of({"n": 10})
     mean = real_images("mean_face", dict(points["mean_face"].settings), dataset)
@@ -158,7 +158,7 @@ def test_the_controls_are_made_from_real_images(dataset):
 def test_the_repeated_mean_face_has_no_variety_and_an_all_or_nothing_rate(dataset):
     from zspace.faces import FaceJudge, FaceRate, counts_at
     from zspace.latent.variety import variety
-    from zspace.samplesets.make import real_images
+    from zspace.pipeline.setmaker import real_images
 
     points = spec.points_of({"n": 8})
     mean = real_images("mean_face", dict(points["mean_face"].settings), dataset)

@@ -8,9 +8,9 @@ import pytest
 
 from zspace.config import load_config
 from zspace.errors import ConfigError, ModelError
-from zspace.models import keys
 from zspace.pipeline import engine
 from zspace.pipeline.plan import make_plan
+from zspace.store import keys
 
 
 def test_extra_seeds_become_named_variants():

@@ -20,7 +20,7 @@ with open_session(folder, capture=True, verbose=verbose) as opened:
     print("a progress line")
     os.write(1, b"C++ says something on stdout\\n")
     os.write(2, b"C++ says something on stderr\\n")
-    logging.getLogger("zspace.models").info("our own message")
+    logging.getLogger("zspace.training").info("our own message")
     logging.getLogger("tensorflow").warning("a library's warning")
     warnings.warn("a Python warning")
     handle, name = tempfile.mkstemp()

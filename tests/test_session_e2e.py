@@ -23,8 +23,8 @@ import pytest
 
 from zspace import paths
 from zspace.config import load_config
-from zspace.models.artifacts import is_intact
 from zspace.pipeline.plan import make_plan
+from zspace.store.artifacts import is_intact
 
 pytestmark = pytest.mark.slow
 

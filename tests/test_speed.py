@@ -1,4 +1,4 @@
-"""Training speed-ups (zspace.models.speed): keys, construction, the same
+"""Training speed-ups (zspace.networks.speed): keys, construction, the same
 arithmetic, the same weights, and what a machine without a compiler is told."""
 
 import dataclasses
@@ -18,11 +18,13 @@ from zspace import paths
 from zspace.config import JudgeConfig, ModelConfig, SpeedConfig, load_config
 from zspace.data.dataset import Dataset, DatasetCard, content_hash
 from zspace.errors import EnvironmentProblem
-from zspace.models import keys, published, speed, train_or_load
-from zspace.models.architecture import BATCH_NORM_MOMENTUM, LEAKY_SLOPE
-from zspace.models.autoencoders import reconstruction_loss
-from zspace.models.factory import build_model, compiled_model
-from zspace.models.layers import FusedBatchNormalization
+from zspace.networks import speed
+from zspace.networks.architecture import BATCH_NORM_MOMENTUM, LEAKY_SLOPE
+from zspace.networks.autoencoders import reconstruction_loss
+from zspace.networks.layers import FusedBatchNormalization
+from zspace.store import committed, keys
+from zspace.training import train_or_load
+from zspace.training.factory import build_model, compiled_model
 
 CONFIG = load_config("default")
 CARD = DatasetCard("synthetic", "tests", 64, 16, 64, "0" * 16)
@@ -144,11 +146,11 @@ def test_weights_move_between_models_with_and_without_the_options(kind, kernel_d
     images = dataset.test.astype(np.float32) / 255
     fast.fit(dataset.train.astype(np.float32) / 255, epochs=1, batch_size=16,
              verbose=0)
-    published.round_weights(fast)
-    manifest = published.write(tmp_path, kind, fast, {})
-    found = published.Published(kind, json.loads(manifest.read_text()),
+    committed.round_weights(fast)
+    manifest = committed.write(tmp_path, kind, fast, {})
+    found = committed.CommittedModel(kind, json.loads(manifest.read_text()),
                                 tmp_path / f"{kind}.weights.bin")
-    published.load_into(plain, found)
+    committed.load_into(plain, found)
     for a, b in zip(fast.weights, plain.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     np.testing.assert_allclose(plain.predict(images, verbose=0),

@@ -4,7 +4,7 @@ decision, recorded in the history by the trainer's checkpoint."""
 import pytest
 
 from zspace.config import TrainConfig
-from zspace.models.stopping import GAIN, WINDOW, StoppingRule, monitored, record
+from zspace.training.stopping import GAIN, WINDOW, StoppingRule, monitored, record
 
 
 def rule(improvement=0.01, min_epochs=5, smoothing=1, window=0.2):

@@ -10,20 +10,21 @@ import sys
 
 import pytest
 
+from zspace import config as config_module
 from zspace import paths
-from zspace.config import load_config, sweeps_of
+from zspace.config import load_config
 from zspace.data.dataset import DatasetCard
 from zspace.errors import ConfigError
-from zspace.models import keys
 from zspace.pipeline import engine
 from zspace.pipeline import notebooks as nb
 from zspace.pipeline.plan import make_plan
+from zspace.store import keys
 
 CARD = DatasetCard("synthetic", "test", 384, 128, 32, "0" * 64)
 
 
 def _names(config, name):
-    sweep = next(s for s in sweeps_of(config) if s.name == name)
+    sweep = next(s for s in config.parsed_sweeps if s.name == name)
     return [v.name for v in keys.sweep_variants(sweep, config)]
 
 
@@ -60,10 +61,26 @@ def test_fixed_settings_hold_for_every_point_and_equal_points_are_one_model():
                                       "vae@decoder=upsample,num_epochs=3"]
     variants = {v.name: v for v in keys.all_variants(config)}
     assert variants["vae@num_epochs=3"].model_config.num_epochs == 3
-    assert [p.label for p in sweeps_of(config)[0].points] == ["kl_factor=1",
-                                                               "kl_factor=5"]
+    assert [p.label for p in config.parsed_sweeps[0].points] == ["kl_factor=1",
+                                                                 "kl_factor=5"]
     with pytest.raises(ConfigError, match="sweeps.kl.fixed: unknown key epochs"):
         load_config("smoke", ["sweeps.kl.fixed={epochs = 3}"])
+
+
+def test_sweeps_are_parsed_once_when_the_configuration_is_loaded(tmp_path,
+                                                                  monkeypatch):
+    parsed = []
+    parse = config_module._sweep
+    monkeypatch.setattr(config_module, "_sweep",
+                        lambda name, *rest: parsed.append(name) or parse(name, *rest))
+    config = load_config("default")
+    assert parsed == list(config.sweeps) and len(parsed) == 3
+    plan = make_plan(config, tmp_path, card=CARD)
+    plan.rows()
+    for stage in plan.notebooks:
+        plan.inputs(stage)
+    keys.all_variants(config)
+    assert parsed == list(config.sweeps)  # the plan and the keys read them as parsed
 
 
 def test_changing_one_value_changes_the_key_of_that_point_only():

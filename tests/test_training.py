@@ -29,15 +29,9 @@ from zspace.data import cache_entry
 from zspace.data.cache import save_entry
 from zspace.data.dataset import Dataset, DatasetCard, content_hash
 from zspace.errors import ModelError
-from zspace.models import (
-    VAE,
-    judge,
-    runtime,
-    train_all,
-    train_or_load,
-    train_or_load_named,
-)
+from zspace.networks import VAE, judge
 from zspace.pipeline.plan import make_plan
+from zspace.training import runtime, train_all, train_or_load, train_or_load_named
 
 TINY = ModelConfig(kind="vae", z_dim=6, filters=(8, 16), kernels=(3, 3), strides=(2, 2))
 TRAIN = TrainConfig(num_epochs=2, batch_size=16, seed=5)
@@ -161,7 +155,7 @@ def test_run_killed_after_first_epoch_resumes_and_matches(tmp_path):
     from pathlib import Path
     import keras
     from zspace.config import ModelConfig, TrainConfig
-    from zspace.models import train_or_load
+    from zspace.training import train_or_load
 
     class Stall(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):

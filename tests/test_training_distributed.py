@@ -10,8 +10,8 @@ import pytest
 from test_training import TINY, TRAIN, run_script, script_command, tiny_dataset
 
 from zspace import paths
-from zspace.models import train_or_load
-from zspace.models.artifacts import is_intact
+from zspace.store.artifacts import is_intact
+from zspace.training import train_or_load
 
 MIRRORED = """
 import dataclasses, json
@@ -22,7 +22,7 @@ tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from pathlib import Path
 from zspace.config import ModelConfig, TrainConfig
-from zspace.models import train_or_load
+from zspace.training import train_or_load
 
 model = ModelConfig(kind="ae", z_dim=6, filters=(8, 16), kernels=(3, 3), strides=(2, 2))
 results = {}
@@ -57,7 +57,7 @@ os.environ["TF_CONFIG"] = json.dumps({
 import dataclasses
 from pathlib import Path
 from zspace.config import ModelConfig, TrainConfig
-from zspace.models import train_or_load
+from zspace.training import train_or_load
 
 model = ModelConfig(kind="ae", z_dim=6, filters=(8, 16), kernels=(3, 3), strides=(2, 2))
 train = TrainConfig(num_epochs=2, batch_size=16, seed=5, strategy="multiworker")

@@ -14,7 +14,7 @@ from zspace.config import DataConfig, ModelConfig, SpeedConfig, TrainConfig
 from zspace.data.celeba import load_celeba
 from zspace.data.folder import load_folder
 from zspace.data.synthetic import VAL_INDEX_OFFSET, load_synthetic, render_face
-from zspace.models import fitting
+from zspace.training import fitting
 
 
 def image_bytes(*arrays) -> list[set[bytes]]:
@@ -88,7 +88,7 @@ def test_a_folder_validates_on_a_seeded_share(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_the_stopping_rule_reads_the_validation_images(tmp_path):
-    from zspace.models.training import train_or_load
+    from zspace.training.trainer import train_or_load
 
     config = DataConfig(image_size=16, num_train=64, num_test=16, num_val=16,
                         workers=1)
@@ -118,7 +118,7 @@ def test_the_stopping_rule_reads_the_validation_images(tmp_path):
 def test_no_quality_measure_reads_the_validation_images():
     # Only the trainer (fitting.held_out), the data sources and their cache touch
     # the validation arrays; notebooks and measures read the test split.
-    allowed = {"zspace/models/fitting.py", "zspace/models/golden.py",
+    allowed = {"zspace/training/fitting.py", "zspace/training/golden.py",
                "zspace/data/dataset.py", "zspace/data/cache.py",
                "zspace/data/synthetic.py", "zspace/data/celeba.py",
                "zspace/data/folder.py"}

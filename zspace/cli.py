@@ -31,10 +31,9 @@ import threading
 import traceback
 from pathlib import Path
 
-from zspace import ownership, paths
+from zspace import lock, ownership, paths
 from zspace.config import Config, load_config
 from zspace.errors import BuildBusy, BuildError, ZspaceError, file_system_failure
-from zspace.pipeline import lock
 
 COMMANDS = {
     "build": "prepare data, train or load models, run the notebooks, render the report "
@@ -301,10 +300,10 @@ def run_train(config: Config, args: argparse.Namespace) -> int:
 
 def run_publish_models(config: Config, args: argparse.Namespace) -> int:
     from zspace.data import load_dataset
-    from zspace.models.release import publish_models
+    from zspace.release import release_models
 
     dataset = load_dataset(config.data, args.build_dir, progress=not args.quiet)
-    for manifest in publish_models(config, dataset, args.build_dir,
+    for manifest in release_models(config, dataset, args.build_dir,
                                    progress=not args.quiet):
         final = manifest["final"]
         held_out = final.get("val_total_loss", final.get("val_loss"))

@@ -9,6 +9,7 @@ against the dataclasses: an unknown key or a value of the wrong type raises
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import itertools
 import json
@@ -43,7 +44,7 @@ class DataConfig:
             official validation partition (the rest of it trains), a ``folder``
             from a seeded share of ``test_fraction``. 0: no validation split, and
             the stopping rule reads the test images, as before the split existed
-            (kept until the published models are retrained with one).
+            (kept until the committed models are retrained with one).
         seed: Seed of the synthetic generator and of any random split.
         crop_size: CelebA only: side of the square face box cut from the 178x218 image.
         crop_center_y: CelebA only: vertical centre of that box (horizontally centred).
@@ -66,7 +67,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """One convolutional encoder/decoder pair (SPEC section 2).
+    """One convolutional encoder/decoder pair (``zspace/networks/architecture.py``).
 
     Attributes:
         kind: ``ae`` or ``vae``.
@@ -131,7 +132,7 @@ class TrainConfig:
             0 turns the rule off: every model trains all its epochs.
         stop_window: The share of the epochs so far that the rule looks back over.
         stop_smoothing: Epochs averaged at each end of that window (1: the two
-            epochs' own values). See ``zspace.models.stopping``.
+            epochs' own values). See ``zspace.training.stopping``.
         min_epochs: The rule is not applied before this many epochs.
         batch_size: Global batch size (split over replicas).
         learning_rate: Adam's learning rate.
@@ -154,7 +155,8 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class JudgeConfig:
-    """The network whose features the quality metrics use (SPEC section 5).
+    """The network whose features the quality metrics use
+    (``zspace/networks/judge.py``).
 
     Attributes:
         num_epochs: Training epochs of the judge.
@@ -169,13 +171,13 @@ class JudgeConfig:
 
 @dataclass(frozen=True)
 class SpeedConfig:
-    """Training speed-ups (``zspace.models.speed``): on by default, but XLA.
+    """Training speed-ups (``zspace.networks.speed``): on by default, but XLA.
 
     Each swaps part of the training step for a cheaper formulation of the same
     arithmetic, so results move in the last bits. None is part of a model's key:
-    the golden trainings (``zspace.models.golden``) train with each option alone
+    the golden trainings (``zspace.training.golden``) train with each option alone
     beside the plain step and guard all of them, and the manifest records the
-    options a model was trained with (the judge ignores them). The published models
+    options a model was trained with (the judge ignores them). The committed models
     are trained with them.
 
     Attributes:
@@ -191,7 +193,7 @@ class SpeedConfig:
         jit_compile: Compile the training step with XLA (slower on CPUs). Not
             with ``fuse_batch_norm``: XLA cannot compile its custom op.
 
-    ``zspace.models.devices`` gives the options each device applies.
+    ``zspace.networks.devices`` gives the options each device applies.
     """
 
     fused_loss: bool = True
@@ -222,7 +224,7 @@ class SpeedConfig:
 class SeedsConfig:
     """Extra training seeds per model. Each seed listed trains the model once more,
     besides ``train.seed``, as a variant of its own named ``<model>@seed=<seed>``
-    (``ae@seed=2``): keyed, cached and published on its own, so a changed list
+    (``ae@seed=2``): keyed, cached and committed on its own, so a changed list
     trains only the seeds it adds. Notebooks read them with ``run.seeds(name)``.
 
     Attributes:
@@ -255,7 +257,7 @@ class BuildConfig:
             ``figures/`` and ``articles/`` (the ``default`` profile does).
         analysis_dir: Folder of the analysis notebooks ("": the repository's).
         templates_dir: Folder of the report templates ("": the repository's).
-        models_dir: Folder of published model weights, one sub-folder per profile
+        models_dir: Folder of committed model weights, one sub-folder per profile
             ("": the repository's ``models/``).
         max_sweep_points: The most points one sweep may have; each point trains a
             model, so a larger grid is refused unless this is raised on purpose.
@@ -290,12 +292,30 @@ class Config:
     # Per-notebook parameter overrides, checked against each notebook's `parameters`
     # cell by the pipeline (the notebooks, not this module, own their defaults).
     notebooks: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # Named sweeps over keys of one model (``Sweep``), expanded by the plan into model
-    # variants: ``[sweeps.kl] model = "vae"; kl_factor = [0.5, 1, 2, 5, 10]``.
+    # Named sweeps over keys of one model, as written (TOML tables); parsed once into
+    # :attr:`parsed_sweeps`, which the plan expands into model variants:
+    # ``[sweeps.kl] model = "vae"; kl_factor = [0.5, 1, 2, 5, 10]``.
     sweeps: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Changes to the sample sets' catalogue (``zspace.samplesets.spec``): a table per
     # set (``[sets.vae_normal] n = 2000``), or a key shared by all (``[sets] n = 128``).
     sets: dict[str, Any] = field(default_factory=dict)
+
+    @functools.cached_property
+    def parsed_sweeps(self) -> tuple[Sweep, ...]:
+        """The sweeps, checked and expanded into points; parsed on first use (by
+        :func:`load_config`, which checks them) and kept.
+
+        A sweep is a table under ``sweeps`` with ``model`` naming the model and, for
+        each key of ``models.<model>`` it varies, a non-empty list of distinct values.
+        Each value is checked like the key itself (type and range). An optional table
+        ``fixed`` holds other model keys at one value for every point
+        (``num_epochs = 10``: a training budget equal for all points).
+
+        Raises:
+            ConfigError: The sweep names no model, an unknown model or key, or gives
+                a key no list, an empty list, repeated or invalid values.
+        """
+        return tuple(_sweep(name, table, self) for name, table in self.sweeps.items())
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-ready form (tuples become lists)."""
@@ -345,22 +365,6 @@ class Sweep:
     model: str
     keys: tuple[str, ...]
     points: tuple[SweepPoint, ...]
-
-
-def sweeps_of(config: Config) -> list[Sweep]:
-    """The sweeps of ``config``, checked and expanded into points.
-
-    A sweep is a table under ``sweeps`` with ``model`` naming the model and, for each
-    key of ``models.<model>`` it varies, a non-empty list of distinct values. Each
-    value is checked like the key itself (type and range). An optional table
-    ``fixed`` holds other model keys at one value for every point (``num_epochs = 10``:
-    a training budget equal for all points).
-
-    Raises:
-        ConfigError: The sweep names no model, an unknown model or key, or gives a
-            key no list, an empty list, repeated or invalid values.
-    """
-    return [_sweep(name, table, config) for name, table in config.sweeps.items()]
 
 
 def _sweep(name: str, table: dict[str, Any], config: Config) -> Sweep:
@@ -668,8 +672,9 @@ def _check_choices(config: Any, prefix: str) -> None:
             raise ConfigError(
                 f"name: expected 1 to 64 letters, digits, '-' or '_' (it names the "
                 f"folders build/<name>/ and models/<name>/), got {config.name!r}")
-        sweeps_of(config)  # raises on a malformed sweep
-        set_families(config.sets)  # and on a malformed sample set
+        # Parsing the sweeps checks them; the parsed sweeps are kept for the plan.
+        config.parsed_sweeps  # noqa: B018
+        set_families(config.sets)  # raises on a malformed sample set
         for f in dataclasses.fields(config.seeds):
             if config.train.seed in getattr(config.seeds, f.name):
                 raise ConfigError(

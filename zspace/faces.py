@@ -1,4 +1,5 @@
-"""An independent face judge: a pretrained face detector counts faces (SPEC section 5).
+"""An independent face judge: a pretrained face detector counts faces (README, "The
+report"; ``articles/C-fragmentation.md``, "How the faces are judged").
 
 The judge is dlib's frontal face detector (histogram of oriented gradients features and
 a linear classifier, trained by dlib's authors on photographs of real people). Its

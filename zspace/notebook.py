@@ -97,7 +97,7 @@ class Run:
     def seeds(self, name: str) -> list:
         """Model ``name`` trained with each of its seeds: ``train.seed`` first, then
         the extra seeds of ``config.seeds`` (each a ``TrainedModel``)."""
-        from zspace.models.keys import SEED_MARK
+        from zspace.store.keys import SEED_MARK
 
         extra = sorted((n for n in self.inputs["models"]
                         if n.startswith(f"{name}{SEED_MARK}")),
@@ -107,7 +107,7 @@ class Run:
     @functools.cached_property
     def feature_extractor(self):
         """The judge network's feature model (images in [0, 1] -> features)."""
-        from zspace.models.judge import feature_extractor
+        from zspace.networks.judge import feature_extractor
 
         return feature_extractor(self.model("judge"))
 
@@ -221,7 +221,7 @@ class Run:
                           label: str) -> Path:
         """Save figure ``figure_id`` of one sweep point under the file the plan gave
         it (``D2@kl.kl_factor=0.5`` -> ``D2-kl-faces@kl.kl_factor=0.5.png``)."""
-        from zspace.latent.grids import save_png
+        from zspace.plots.canvas import save_png
 
         point_id = f"{figure_id}@{sweep}.{label}"
         files = self.inputs.get("figures", {})
@@ -236,7 +236,7 @@ class Run:
         The PNG carries no software or date stamp, so an unchanged figure keeps its
         hash and the figure diff reports it unchanged.
         """
-        from zspace.latent.grids import save_png
+        from zspace.plots.canvas import save_png
 
         return save_png(figure, self.output_dir / f"{stem}.png")
 
@@ -273,8 +273,8 @@ def _plain(value: Any, name: str) -> Any:
 
 
 def _load_model(name: str, models: dict[str, dict[str, str]]):
-    from zspace.models import artifacts
-    from zspace.models.training import TrainedModel
+    from zspace.store import artifacts
+    from zspace.training.trainer import TrainedModel
 
     if name not in models:
         declared = ", ".join(sorted(models)) or "none"

@@ -11,7 +11,7 @@ profile folders, the caches, the archive, diff pages, compiled kernels), never
 anything else found there.
 
 ``publish-models`` replaces ``models/<profile>/`` whole, so that folder must hold
-nothing but published models' files.
+nothing but committed models' files.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ MADE = ("cache", "archive", "diff", "kernels")
 CACHE = "cache"
 # Files of a profile folder (build/<profile>/) that a build writes.
 STATE_FILE, LOG_FILE = "state.json", "build.log"
-# The two files of each published model in models/<profile>/.
-PUBLISHED_SUFFIXES = (".weights.bin", ".json")
+# The two files of each committed model in models/<profile>/.
+COMMITTED_SUFFIXES = (".weights.bin", ".json")
 
 
 def claim(root: Path) -> None:
@@ -144,13 +144,13 @@ def made_by_build(root: Path, caches: bool) -> list[Path]:
     return made
 
 
-def check_published(folder: Path) -> None:
+def check_committed_models(folder: Path) -> None:
     """Raise unless ``folder`` (``models/<profile>/``) is missing or holds only
-    published models' files, which ``publish-models`` may replace.
+    committed models' files, which ``publish-models`` may replace.
 
     Raises:
         ForeignFolder: Naming the folder and the first entries that are not
-            published models' files.
+            committed models' files.
     """
     folder = Path(folder)
     if not folder.exists():
@@ -160,7 +160,7 @@ def check_published(folder: Path) -> None:
                             "publish-models leaves it alone")
     foreign = sorted(p.name for p in folder.iterdir()
                      if p.is_symlink() or not p.is_file()
-                     or not p.name.endswith(PUBLISHED_SUFFIXES))
+                     or not p.name.endswith(COMMITTED_SUFFIXES))
     if foreign:
         names = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
         raise ForeignFolder(f"{folder} holds files that are not published models "

@@ -12,8 +12,8 @@ FIGURES = ROOT / "figures"
 ARTICLES = ROOT / "articles"  # the default profile's Markdown articles, committed
 BENCHMARKS = ROOT / "benchmarks"
 DOCS = ROOT / "docs"
-# Trained weights published with the repository, one folder per profile.
-PUBLISHED_MODELS = ROOT / "models"
+# Trained weights committed to the repository, one folder per profile.
+COMMITTED_MODELS = ROOT / "models"
 
 # Everything generated and not published lives under one ignored folder.
 BUILD = ROOT / "build"

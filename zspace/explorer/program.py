@@ -73,7 +73,7 @@ def export_decoder(decoder) -> Program:
     """Translate a Keras decoder (a plain chain of layers) into a :class:`Program`.
 
     Args:
-        decoder: A ``keras.Model`` from ``zspace.models.architecture.build_decoder``
+        decoder: A ``keras.Model`` from ``zspace.networks.architecture.build_decoder``
             (either ``decoder`` option, any activation, with or without batch norm).
 
     Returns:

@@ -1,4 +1,5 @@
-"""Measured image quality in the judge network's feature space (SPEC section 5).
+"""Measured image quality in the judge network's feature space (the judge:
+``zspace/networks/judge.py``).
 
 - Frechet distance between Gaussians fitted to two feature sets (the FID formula, with
   our judge's features instead of Inception's):

@@ -2,9 +2,9 @@
 
 In PCA coordinates the z-point cloud of an AE is close to a centred Gaussian whose
 components are uncorrelated, so the confidence ellipses of component pairs are aligned
-with the axes (SPEC section 4). Keeping k < z_dim components and transforming back
-gives points close to the original ones when the dropped components carry little
-variance.
+with the axes (``articles/C-fragmentation.md``, "Principal axes"). Keeping k < z_dim
+components and transforming back gives points close to the original ones when the
+dropped components carry little variance.
 """
 
 from __future__ import annotations

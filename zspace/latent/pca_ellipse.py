@@ -1,4 +1,5 @@
-"""The PCA-ellipse sampler (SPEC section 4) and a check of its pairwise conditions.
+"""The PCA-ellipse sampler and a check of its pairwise conditions
+(``articles/C-fragmentation.md``, "Vectors inside every ellipse").
 
 In the PCA coordinates of an AE's z-points, every pair of components (i, j) has an
 axis-aligned confidence ellipse with half-axes a_i = level * sigma_i and
@@ -102,7 +103,7 @@ def satisfies_pairwise(
 
 
 class PcaEllipseSampler:
-    """z-vectors inside every pairwise confidence ellipse in PCA space (SPEC section 4).
+    """z-vectors inside every pairwise confidence ellipse in PCA space.
 
     Half-widths: a_i = level * sigma_i for each kept PCA component i, where sigma_i is
     the standard deviation of the z-points' i-th PCA coordinate (``half_width="std"``)

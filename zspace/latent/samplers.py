@@ -115,7 +115,8 @@ class GmmSampler:
 
         Args:
             z_points: z-points (n, z_dim), n >= n_components.
-            n_components: Mixture components (10 in SPEC figure C9).
+            n_components: Mixture components (10 in figure C9:
+                ``analysis/70_sampler_comparison.ipynb``).
             seed: ``random_state`` of the k-means initialisation.
             max_iter: EM iterations at most.
             reg_covar: Added to each covariance's diagonal, keeping it invertible.

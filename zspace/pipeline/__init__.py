@@ -6,8 +6,8 @@
 - ``runner``: executes notebooks, several at once; ``notebooks``: their declared
   figures, models and parameters, and one papermill run; ``kernels``: the kernel
   processes (private sockets, fixed threads, captured output, Ctrl-C).
-- ``state``: stage keys and the record of finished stages; ``session`` and ``lock``:
-  one process per build folder, its log and scratch folder.
+- ``state``: stage keys and the record of finished stages; ``session`` (with
+  :mod:`zspace.lock`): one process per build folder, its log and scratch folder.
 
 The site the build publishes is rendered by :mod:`zspace.site`.
 """

@@ -19,12 +19,12 @@ from zspace import paths
 from zspace.config import Config
 from zspace.errors import BuildError, ConfigError
 from zspace.files import write_json_atomic
-from zspace.models import keys
 from zspace.pipeline.plan import REPORT_STAGE, Plan, make_plan
 from zspace.pipeline.runner import Build, run_notebooks
 from zspace.pipeline.sampling import run_sets
 from zspace.pipeline.session import Session, interrupt_deferred, open_session
 from zspace.site.publish import NotebookOutput, publish_site
+from zspace.store import keys
 
 TIMINGS = "timings.json"  # in build/<profile>/: seconds per stage of the last build
 PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "scipy", "scikit-learn",
@@ -82,7 +82,7 @@ def train(config: Config, build_root: Path | None = None, *, retrain: bool = Fal
     train the rest.
 
     Returns:
-        The :class:`zspace.models.training.TrainedModel` of each, in plan order.
+        The :class:`zspace.training.trainer.TrainedModel` of each, in plan order.
     """
     b = Build(config, paths.build_dir(build_root), progress, session=session)
     names = [variant.name for variant in keys.all_variants(config)]
@@ -92,7 +92,7 @@ def train(config: Config, build_root: Path | None = None, *, retrain: bool = Fal
     dataset = _load_data(b)
     plan = make_plan(config, b.build_root, models=names, retrain=retrain,
                      specs=plan.specs)
-    from zspace.models.runtime import get_strategy
+    from zspace.training.runtime import get_strategy
 
     get_strategy(config.train.strategy)  # multi-worker set-up must come first
     return [_make_model(b, stage, dataset, retrain) for stage in plan.models]
@@ -184,14 +184,14 @@ def _load_data(b: Build):
 
 def _make_model(b: Build, stage, dataset, retrain: bool = False):
     """Make one model as its stage says (load, adopt or train), saying so first."""
-    from zspace.models import published
-    from zspace.models.training import make_model
+    from zspace.store import committed
+    from zspace.training.trainer import make_model
 
     if not stage.fresh:
         b.models_made.append(stage.variant.name)
         b.say(f"{stage.name}: {stage.source.why}")
     return make_model(stage, dataset, b.build_root, b.progress, retrain=retrain,
-                      published_dir=published.folder_for(b.config))
+                      committed_dir=committed.folder_for(b.config))
 
 
 def _check_only(only: tuple[str, ...], plan: Plan) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import default
 
-from zspace.pipeline.lock import is_running
+from zspace.lock import is_running
 
 # Kernel socket folders: ``zspace-kernel-<pid of the build>-<number>``.
 SOCKET_PREFIX = "zspace-kernel-"

@@ -19,27 +19,27 @@ from pathlib import Path
 from typing import Any
 
 from zspace import paths
-from zspace.config import Config, digest_of, sweeps_of
+from zspace.config import Config, digest_of
 from zspace.data.dataset import DatasetCard
 from zspace.errors import ConfigError
-from zspace.models import keys
-from zspace.models.sources import CACHED, Source, source_of
 from zspace.pipeline import notebooks as nb
 from zspace.pipeline.state import BuildState, StageKey, describe_change
 from zspace.samplesets import spec as set_spec
 from zspace.samplesets.stored import damage as set_damage
 from zspace.site.publish import published_damage, report_key_parts
+from zspace.store import keys
+from zspace.store.sources import CACHED, Source, source_of
 from zspace.versioning import code_digest, meaning_digest
 
 FRESH = "fresh"
 REPORT_STAGE = "report"
-# The code a notebook runs: the whole package but the build engine, the site (and
-# the environment record it adds to each figure), the figure diff, the command line
-# and the training speed-ups (which change no notebook's result: a model
+# The code a notebook runs: the whole package but the build engine (and its locks),
+# the site (and the environment record it adds to each figure), the figure diff, the
+# command line and the training speed-ups (which change no notebook's result: a model
 # trained with them has a key of its own).
-NOTEBOOK_CODE_EXCLUDED = ("zspace/pipeline/", "zspace/site/", "zspace/diff/",
-                          "zspace/cli.py", "zspace/environment.py",
-                          "zspace/models/speed.py")
+NOTEBOOK_CODE_EXCLUDED = ("zspace/pipeline/", "zspace/lock.py", "zspace/site/",
+                          "zspace/diff/", "zspace/cli.py", "zspace/environment.py",
+                          "zspace/networks/speed.py")
 
 
 def notebook_code() -> list[Path]:
@@ -56,9 +56,11 @@ SET_CODE_EXCLUDED = ("zspace/plots/", "zspace/explorer/", "zspace/samplesets/spe
 
 
 def set_code() -> list[Path]:
-    """The package's source files that decide a sample set's content."""
-    return [f for f in notebook_code() if not f.relative_to(paths.ROOT).as_posix()
-            .startswith(SET_CODE_EXCLUDED)]
+    """The package's source files that decide a sample set's content: the worker
+    that makes it, and what it runs."""
+    return [paths.ROOT / "zspace" / "pipeline" / "setmaker.py"] + [
+        f for f in notebook_code()
+        if not f.relative_to(paths.ROOT).as_posix().startswith(SET_CODE_EXCLUDED)]
 
 
 def analysis_dir(config: Config) -> Path:
@@ -90,7 +92,7 @@ class DataStage:
 class ModelStage:
     """One model variant: its key (and the spec it digests), its artifact folder and
     where it comes from. The trainer takes the stage as it is
-    (``zspace.models.training.make_model``).
+    (``zspace.training.trainer.make_model``).
 
     ``key``, ``folder``, ``source`` and ``spec`` are None while the data set is not
     prepared.
@@ -239,7 +241,7 @@ class Plan:
         """``(sweep NAME, its points and how many are stale)`` per planned sweep."""
         by_name = {stage.variant.name: stage for stage in self.models}
         rows = []
-        for sweep in sweeps_of(self.config):
+        for sweep in self.config.parsed_sweeps:
             members = keys.sweep_variants(sweep, self.config)
             stale = [p.label for p, v in zip(sweep.points, members, strict=True)
                      if not by_name[v.name].fresh]
@@ -285,7 +287,7 @@ def sweep_inputs(config: Config, spec: nb.NotebookSpec) -> dict[str, Any]:
     """The configured sweeps that ``spec`` reads: per sweep its model, keys and
     points, each point with its values, label and model variant."""
     found = {}
-    for sweep in sweeps_of(config):
+    for sweep in config.parsed_sweeps:
         if sweep.name not in spec.sweeps:
             continue
         members = keys.sweep_variants(sweep, config)
@@ -301,7 +303,7 @@ def notebook_variants(spec: nb.NotebookSpec, config: Config) -> list[str]:
     """The model variants notebook ``spec`` loads: each model it declares with its
     seed variants, and the points of each configured sweep it reads."""
     names = [v.name for model in spec.models for v in keys.variants(model, config)]
-    for sweep in sweeps_of(config):
+    for sweep in config.parsed_sweeps:
         if sweep.name in spec.sweeps:
             names += [v.name for v in keys.sweep_variants(sweep, config)]
     return list(dict.fromkeys(names))
@@ -422,7 +424,7 @@ def _variants(config: Config, specs: list[nb.NotebookSpec],
         named = (keys.variants(name, config) if keys.base_name(name) == name
                  else [keys.variant(name, config)])
         found.update((v.name, v) for v in named if v.name not in found)
-    for sweep in sweeps_of(config):  # every configured point, read or not
+    for sweep in config.parsed_sweeps:  # every configured point, read or not
         found.update((v.name, v) for v in keys.sweep_variants(sweep, config)
                      if v.name not in found)
     return list(found.values())
@@ -432,7 +434,7 @@ def expand_specs(config: Config, specs: list[nb.NotebookSpec]) -> list[nb.Notebo
     """``specs`` with the figures of the sweeps ``config`` configures
     (:func:`zspace.pipeline.notebooks.expand`)."""
     points = {sweep.name: [point.label for point in sweep.points]
-              for sweep in sweeps_of(config)}
+              for sweep in config.parsed_sweeps}
     return [nb.expand(spec, points) for spec in specs]
 
 
@@ -479,11 +481,11 @@ def model_stage(variant: keys.ModelVariant, data: DataStage, build_root: Path,
     """A model variant's key, artifact folder and source (once the data is known)."""
     if data.card is None:
         return ModelStage(variant, None, None, None)
-    from zspace.models import published
+    from zspace.store import committed
 
     spec = variant.spec(data.card)
     key = keys.artifact_key(spec)
-    source = source_of(variant, spec, key, build_root, published.folder_for(config),
+    source = source_of(variant, spec, key, build_root, committed.folder_for(config),
                        retrain)
     return ModelStage(variant, key, paths.model_artifact(build_root, variant.name, key),
                       source, spec)

@@ -1,9 +1,9 @@
 """Making the stale sample sets of a build: a few worker processes, each making its
-share of the sets one after the other (``python -m zspace.samplesets.make``).
+share of the sets one after the other (``python -m zspace.pipeline.setmaker``).
 
 A worker loads the data set, the models and the judge once for all its sets, runs
 with the kernels' thread count and temporary folder, and is killed with them on
-Ctrl-C. A set appears in the cache only whole (:mod:`zspace.samplesets.make`).
+Ctrl-C. A set appears in the cache only whole (:mod:`zspace.pipeline.setmaker`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from zspace.errors import BuildError
 from zspace.files import write_json_atomic
 from zspace.pipeline.plan import Plan, SetStage
 from zspace.pipeline.runner import Build
-from zspace.samplesets.make import partial_folder
+from zspace.pipeline.setmaker import partial_folder
 
 TAIL_LINES = 20  # of a failed worker's output, in the error
 
@@ -81,7 +81,7 @@ def run_sets(build: Build, plan: Plan) -> int:
         output = folder / "output.txt"
         with output.open("w") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "zspace.samplesets.make", str(jobs),
+                [sys.executable, "-m", "zspace.pipeline.setmaker", str(jobs),
                  str(folder / "run")],
                 stdout=subprocess.PIPE, stderr=out, text=True,
                 env=kernels.environment(None), start_new_session=True)

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zspace import ownership
+from zspace.lock import BuildLock
 from zspace.pipeline.kernels import remove_orphans
-from zspace.pipeline.lock import BuildLock
 
 LOG_FILE = "build.log"
 PREVIOUS_LOG = "build.previous.log"

@@ -1,6 +1,7 @@
-"""Figure builders the analysis notebooks share. Image grids live in
-:mod:`zspace.latent.grids`; these add charts and put panels together.
+"""Figure builders the analysis notebooks share: image grids (:mod:`~.grids`),
+charts and panels (:mod:`~.common`, and one module per article's topic), with axes
+rounded by :mod:`~.limits`.
 
 Every figure is a ``matplotlib.figure.Figure`` on the Agg canvas (no pyplot state),
-saved with :func:`zspace.latent.grids.save_png` so equal inputs give equal bytes.
+saved with :func:`zspace.plots.canvas.save_png` so equal inputs give equal bytes.
 """

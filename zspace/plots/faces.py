@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from zspace.plots.common import new_figure
+from zspace.plots.canvas import new_figure
 
 RATE_LABEL = "face rate (one face found)"
 

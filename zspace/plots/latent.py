@@ -3,7 +3,7 @@ samplers built on that knowledge produce.
 
 Builders take plain arrays (z-points, statistics, metric values) and return a
 ``matplotlib.figure.Figure`` on the Agg canvas; notebooks save them with
-``run.save_figure``. Image grids come from :func:`zspace.latent.grids.image_grid`.
+``run.save_figure``. Image grids come from :func:`zspace.plots.grids.image_grid`.
 """
 
 from __future__ import annotations
@@ -16,17 +16,16 @@ from matplotlib import ticker
 from matplotlib.figure import Figure
 
 from zspace.latent import ellipses, stats
-from zspace.latent.grids import image_grid
-from zspace.plots.common import (
-    bars,
+from zspace.plots.canvas import new_figure
+from zspace.plots.common import bars, stack
+from zspace.plots.grids import image_grid
+from zspace.plots.limits import (
     fix_axis,
     fix_log_axis,
-    new_figure,
     nice_bins,
     nice_ceiling,
     nice_limits,
     set_limits,
-    stack,
 )
 
 # Colours of the 1, 2, 3 ... sigma contours; a fourth level reuses the first.

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 
-from zspace.plots.common import fix_axis, new_figure
+from zspace.plots.canvas import new_figure
+from zspace.plots.limits import fix_axis
 
 
 def layer_rows(model) -> list[tuple[str, str, str, int]]:

@@ -1,5 +1,5 @@
 """A stored sample set, read back: its images per seed, face rates at any threshold,
-judge features, quality and variety (:mod:`zspace.samplesets.make` writes them)."""
+judge features, quality and variety (:mod:`zspace.pipeline.setmaker` writes them)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 ``train_or_load`` resolves a model's artifact key; an intact artifact under that key
 is loaded, a pretrained file named in the configuration is checked and adopted, and
 otherwise the model is trained (resuming from the last finished epoch of a killed
-run) and published as a new artifact.
+run) and finalised as a new artifact.
 """
 
 from __future__ import annotations
@@ -24,23 +24,16 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from zspace import paths
+from zspace import lock, paths
 from zspace.config import Config, JudgeConfig, ModelConfig, SpeedConfig, TrainConfig
 from zspace.data.dataset import Dataset
 from zspace.errors import ModelError, TrainingError
-from zspace.models import (
-    artifacts,
-    devices,
-    fitting,
-    keys,
-    published,
-    runtime,
-    sources,
-)
-from zspace.models.callbacks import restore
-from zspace.models.factory import applied_speed, build_model, compiled_model
-from zspace.models.guard import LossGuard
-from zspace.pipeline import lock
+from zspace.networks import devices
+from zspace.store import artifacts, committed, keys, sources
+from zspace.training import fitting, runtime
+from zspace.training.callbacks import restore
+from zspace.training.factory import applied_speed, build_model, compiled_model
+from zspace.training.guard import LossGuard
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +105,7 @@ def train_or_load_named(name: str, config: Config, dataset: Dataset,
     """:func:`train_or_load` for the model (or variant) ``name`` of a whole
     configuration: ``vae``, or ``vae@seed=2`` for an extra seed of ``config.seeds``.
 
-    The profile's published weights (``models/<config.name>/``) are used where their
+    The profile's committed weights (``models/<config.name>/``) are used where their
     key matches.
 
     Args:
@@ -121,7 +114,7 @@ def train_or_load_named(name: str, config: Config, dataset: Dataset,
         dataset: The data set.
         build_root: The build folder (default: the repository's ``build/``).
         progress: Show a progress bar while training.
-        retrain: Train afresh, whatever is cached or published.
+        retrain: Train afresh, whatever is cached or committed.
 
     Returns:
         The :class:`TrainedModel`.
@@ -132,7 +125,7 @@ def train_or_load_named(name: str, config: Config, dataset: Dataset,
     found = keys.variant(name, config)
     return train_or_load(found.name, found.model_config, found.train_config, dataset,
                          build_root, progress,
-                         published_dir=published.folder_for(config),
+                         committed_dir=committed.folder_for(config),
                          retrain=retrain, speed=found.speed)
 
 
@@ -144,16 +137,16 @@ def train_or_load(
     build_root: Path | None = None,
     progress: bool = True,
     callbacks: Sequence[keras.callbacks.Callback] = (),
-    published_dir: Path | None = None,
+    committed_dir: Path | None = None,
     retrain: bool = False,
     speed: SpeedConfig | None = None,
 ) -> TrainedModel:
     """Load the model's artifact if it exists and is intact, else make it.
 
-    In the order of :func:`zspace.models.sources.source_of`: an intact artifact in
-    the build cache; published weights in ``published_dir`` made under the same key
+    In the order of :func:`zspace.store.sources.source_of`: an intact artifact in
+    the build cache; committed weights in ``committed_dir`` made under the same key
     (loaded, then cached as an artifact); a configured pretrained file; training.
-    Published weights of another key, or whose file fails its sha256, are reported
+    Committed weights of another key, or whose file fails its sha256, are reported
     and never loaded.
 
     Args:
@@ -164,9 +157,9 @@ def train_or_load(
         build_root: The build folder (default: the repository's ``build/``).
         progress: Show a progress bar while training.
         callbacks: Extra Keras callbacks for ``fit`` (after the checkpoint).
-        published_dir: A folder of published weights (``models/<profile>/``).
+        committed_dir: A folder of committed weights (``models/<profile>/``).
         retrain: Train afresh: drop the cached artifact and any checkpoint, and
-            ignore published weights.
+            ignore committed weights.
         speed: Speed-ups for training (``config.speed``); recorded in the
             artifact's meta, not part of the key.
 
@@ -182,20 +175,20 @@ def train_or_load(
     """
     variant = keys.ModelVariant(name, model_config, train_config, speed)
     job = _Job.of(variant, dataset, build_root)
-    source = sources.source_of(variant, job.spec, job.key, build_root, published_dir,
+    source = sources.source_of(variant, job.spec, job.key, build_root, committed_dir,
                                retrain)
-    return _make(job, source, published_dir, progress, retrain, callbacks)
+    return _make(job, source, committed_dir, progress, retrain, callbacks)
 
 
 def make_model(stage, dataset: Dataset, build_root: Path | None = None,
                progress: bool = True, retrain: bool = False,
-               published_dir: Path | None = None) -> TrainedModel:
+               committed_dir: Path | None = None) -> TrainedModel:
     """Make the model of one of the plan's model stages, as the plan decided.
 
     The stage carries the variant, its key spec, key, artifact folder and source
     (``zspace.pipeline.plan.ModelStage``): nothing is looked up or decided again,
     unless what the plan found fails on the way (a cached artifact that will not
-    load, published weights that will not fit).
+    load, committed weights that will not fit).
 
     Args:
         stage: The plan's ``ModelStage`` (made once the data set was known).
@@ -203,7 +196,7 @@ def make_model(stage, dataset: Dataset, build_root: Path | None = None,
         build_root: The build folder.
         progress: Show a progress bar while training.
         retrain: The plan was made with ``retrain``: drop the cache and checkpoint.
-        published_dir: ``models/<profile>/``, where the plan looked.
+        committed_dir: ``models/<profile>/``, where the plan looked.
 
     Raises:
         ModelError: The plan was made before the data set was known, or for
@@ -217,10 +210,10 @@ def make_model(stage, dataset: Dataset, build_root: Path | None = None,
                          f"{dataset.card.content_hash[:12]}")
     job = _Job(stage.variant, stage.spec, stage.key, stage.folder, dataset,
                build_root)
-    return _make(job, stage.source, published_dir, progress, retrain, ())
+    return _make(job, stage.source, committed_dir, progress, retrain, ())
 
 
-def _make(job: _Job, source: sources.Source, published_dir: Path | None,
+def _make(job: _Job, source: sources.Source, committed_dir: Path | None,
           progress: bool, retrain: bool,
           callbacks: Sequence[keras.callbacks.Callback]) -> TrainedModel:
     """Make ``job``'s model from ``source``, falling back as the source order says
@@ -234,7 +227,7 @@ def _make(job: _Job, source: sources.Source, published_dir: Path | None,
 
     def decide() -> sources.Source:
         return sources.source_of(variant, job.spec, job.key, build_root,
-                                 published_dir, retrain)
+                                 committed_dir, retrain)
 
     if source.kind == sources.CACHED:
         cached = _read_cached(job)
@@ -257,8 +250,8 @@ def _make(job: _Job, source: sources.Source, published_dir: Path | None,
                         name, source.unusable, "adopting the pretrained file"
                         if source.kind == sources.PRETRAINED else "training")
         job.final.parent.mkdir(parents=True, exist_ok=True)
-        if source.kind == sources.PUBLISHED:
-            loaded = _load_published(job, source.found)
+        if source.kind == sources.COMMITTED:
+            loaded = _load_committed(job, source.found)
             if loaded is not None:
                 return loaded
             source = sources.Source(sources.TRAIN, "training")
@@ -268,17 +261,18 @@ def _make(job: _Job, source: sources.Source, published_dir: Path | None,
 
 
 def cache_rounded(trained: TrainedModel, dataset: Dataset,
-                  published_weights: Path) -> TrainedModel:
+                  committed_weights: Path) -> TrainedModel:
     """Replace ``trained``'s cached artifact by its model as it is now: rounded to
-    the float16 that ``published_weights`` holds, so this machine's next build uses
+    the float16 that ``committed_weights`` holds, so this machine's next build uses
     exactly what a fresh clone loads, without loading the file again.
 
     Returns:
         The model as cached.
     """
+    # The meta's key keeps its first name, "published": cached artifacts carry it.
     documents = {"config": trained.config, "history": trained.history,
                  "dataset": dataset.card.to_dict(),
-                 "meta": {**trained.meta, "published": str(published_weights)}}
+                 "meta": {**trained.meta, "published": str(committed_weights)}}
     partial = paths.partial(trained.path)
     with lock.key_lock(partial, trained.name):
         shutil.rmtree(partial, ignore_errors=True)
@@ -289,7 +283,7 @@ def cache_rounded(trained: TrainedModel, dataset: Dataset,
         shutil.rmtree(old, ignore_errors=True)
         if trained.path.exists():
             os.replace(trained.path, old)
-        artifacts.publish(partial, trained.path)
+        artifacts.finalise(partial, trained.path)
         shutil.rmtree(old, ignore_errors=True)
     return TrainedModel.from_documents(trained.name, trained.model, trained.key,
                                        trained.path, documents, cached=True)
@@ -326,7 +320,7 @@ class _Job:
 
     def float32_model(self) -> keras.Model:
         """A fresh model of the variant's architecture in float32, for weights made
-        elsewhere (published, or pretrained under mixed precision on a GPU)."""
+        elsewhere (committed, or pretrained under mixed precision on a GPU)."""
         train_config = dataclasses.replace(self.variant.train_config,
                                            precision="float32")
         return build_model(self.name, self.variant.model_config, train_config,
@@ -340,12 +334,12 @@ class _Job:
         """Write the artifact in its partial folder, rename it into place, and
         return it as a :class:`TrainedModel`."""
         artifacts.write_artifact(self.partial, model, documents)
-        artifacts.publish(self.partial, self.final)
+        artifacts.finalise(self.partial, self.final)
         return _trained(self, model, documents, cached)
 
 
 def _key_lock(job: _Job) -> contextlib.AbstractContextManager:
-    """The lock of ``job``'s key (see :func:`zspace.pipeline.lock.key_lock`): the
+    """The lock of ``job``'s key (see :func:`zspace.lock.key_lock`): the
     profiles of one build root share its cache, and only one process at a time may
     write a key's partial folder. A multi-worker run's other workers take none:
     they read the chief's checkpoint by design and write elsewhere."""
@@ -405,7 +399,7 @@ def _train(job: _Job, progress: bool,
                                                       device, applied))
     if keys.uses_speed(variant.model_config, variant.speed):
         # The artifact holds the plain layers (the same weights): notebooks, the
-        # explorer's export and published weights then see one architecture
+        # explorer's export and committed weights then see one architecture
         # whichever way the model was trained.
         plain = job.float32_model()
         plain.set_weights(model.get_weights())
@@ -430,17 +424,17 @@ def _training_meta(history: dict, num_epochs: int, resumed_from: int,
         "device": device,
         "speed": dataclasses.asdict(speed or devices.PLAIN),
         "onednn": runtime.onednn_enabled(),
-        "machine": published.machine(),
+        "machine": committed.machine(),
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
                      "python": platform.python_version()},
     }
 
 
-def _load_published(job: _Job, found: published.Published) -> TrainedModel | None:
+def _load_committed(job: _Job, found: committed.CommittedModel) -> TrainedModel | None:
     try:
         model = job.float32_model()
-        published.load_into(model, found)
-    except published.Unusable as error:
+        committed.load_into(model, found)
+    except committed.Unusable as error:
         log.warning("%s: not loading the published weights: %s; training instead",
                     job.name, error)
         return None

@@ -1,11 +1,12 @@
 """Drawing and judging sample sets, in a worker process the build starts.
 
-``python -m zspace.samplesets.make JOBS.json`` makes every set the file lists, one
-after the other, and loads each model, the data set and the judge once for all of
+``python -m zspace.pipeline.setmaker JOBS.json SCRATCH`` makes every set the file
+lists, one after the other, and loads each model, the data set and the judge once for all of
 them. Each set is assembled in ``<folder>.partial-<pid>`` and renamed into place whole;
 a set that another process finished first is left as it is.
 
-What a set holds (:mod:`zspace.samplesets.stored` reads it back):
+The worker is part of the build engine, above the notebooks' run that loads the data
+and the models for it; what it writes, :mod:`zspace.samplesets.stored` reads back:
 
 - ``images.npy``: the images (uint8), each training seed's share in turn;
 - ``scores.npz``: every detection the face judge scored at or above its threshold,
@@ -32,8 +33,8 @@ import numpy as np
 
 from zspace.files import sha256_of, write_json_atomic
 from zspace.samplesets.spec import REAL_SOURCES
+from zspace.samplesets.stored import MANIFEST
 
-MANIFEST = "manifest.json"
 FILES = ("images.npy", "scores.npz", "features.npy", "summary.json")
 VARIETY_PAIRS = 1000  # random pairs of faces behind each set's variety
 

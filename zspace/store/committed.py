@@ -1,7 +1,7 @@
-"""Trained weights published in the repository, so that a fresh clone loads its models
-instead of training them.
+"""Committed weights: trained models committed to the repository, so that a fresh
+clone loads its models instead of training them.
 
-A profile's published models live in ``models/<profile>/``, two files per model:
+A profile's committed models live in ``models/<profile>/``, two files per model:
 
 - ``<name>.weights.bin``: every variable of the model in ``model.weights`` order,
   little-endian, concatenated; floating-point variables stored as float16 (weights
@@ -14,7 +14,8 @@ A profile's published models live in ``models/<profile>/``, two files per model:
 A build whose key matches a manifest builds the model and loads those weights (into
 float32 variables) instead of training. Where it does not match, the reason is named
 (which part of the spec changed); where the weights file fails its sha256, it is
-reported and never loaded. ``publish`` writes a profile's folder anew, atomically.
+reported and never loaded. ``publish-models`` (:mod:`zspace.release`) writes a
+profile's folder anew, atomically (:func:`write`, :func:`swap_folder`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import numpy as np
 
 from zspace import ownership, paths
 from zspace.config import Config
-from zspace.models.keys import file_digest
+from zspace.store.keys import file_digest
 
 if TYPE_CHECKING:
     import keras
@@ -45,8 +46,8 @@ FLOAT16_LIMIT = 60_000.0
 
 
 @dataclass(frozen=True)
-class Published:
-    """One published model found for a key.
+class CommittedModel:
+    """One committed model found for a key.
 
     Attributes:
         name: The model's name.
@@ -60,18 +61,18 @@ class Published:
 
 
 class Unusable(Exception):
-    """Published weights that exist but cannot be used; the message says why."""
+    """Committed weights that exist but cannot be used; the message says why."""
 
 
 def folder_for(config: Config) -> Path:
     """``models/<profile>/``: in the repository, or under ``build.models_dir``."""
     root = (Path(config.build.models_dir).expanduser() if config.build.models_dir
-            else paths.PUBLISHED_MODELS)
+            else paths.COMMITTED_MODELS)
     return paths.inside(root, config.name)
 
 
-def find(folder: Path, name: str, spec: dict, key: str) -> Published | None:
-    """The published model ``name`` in ``folder`` if it was made under ``key``.
+def find(folder: Path, name: str, spec: dict, key: str) -> CommittedModel | None:
+    """The committed model ``name`` in ``folder`` if it was made under ``key``.
 
     Args:
         folder: ``models/<profile>/``.
@@ -80,7 +81,7 @@ def find(folder: Path, name: str, spec: dict, key: str) -> Published | None:
         key: The current key.
 
     Returns:
-        The :class:`Published` model, or None where there is none in ``folder``.
+        The :class:`CommittedModel`, or None where there is none in ``folder``.
 
     Raises:
         Unusable: There is one, but for another key (the message names the parts
@@ -91,11 +92,11 @@ def find(folder: Path, name: str, spec: dict, key: str) -> Published | None:
         return None
     try:
         manifest = json.loads(manifest_path.read_text())
-        published_key, published_spec = manifest["key"], manifest["spec"]
+        committed_key, committed_spec = manifest["key"], manifest["spec"]
     except (OSError, ValueError, KeyError) as error:
         raise Unusable(f"{manifest_path} is unreadable ({error})") from None
-    if published_key != key:
-        changed = changed_parts(published_spec, spec)
+    if committed_key != key:
+        changed = changed_parts(committed_spec, spec)
         raise Unusable(f"{manifest_path} was made with another "
                        f"{', '.join(changed) or 'key'}")
     weights = folder / manifest["file"]
@@ -104,7 +105,7 @@ def find(folder: Path, name: str, spec: dict, key: str) -> Published | None:
     if file_digest(weights) != manifest["sha256"]:
         raise Unusable(f"{weights} is damaged (its sha256 does not match "
                        f"{manifest_path.name})")
-    return Published(name, manifest, weights)
+    return CommittedModel(name, manifest, weights)
 
 
 def changed_parts(old: dict, new: dict, prefix: str = "") -> list[str]:
@@ -143,8 +144,8 @@ def _shown(value: Any) -> str:
     return "none" if value is None else str(value)
 
 
-def load_into(model: keras.Model, found: Published) -> None:
-    """Set ``model``'s variables from the published weights file.
+def load_into(model: keras.Model, found: CommittedModel) -> None:
+    """Set ``model``'s variables from the committed weights file.
 
     Raises:
         Unusable: The file's layout does not fit the model's variables.
@@ -167,7 +168,7 @@ def load_into(model: keras.Model, found: Published) -> None:
 
 
 def round_weights(model: keras.Model) -> None:
-    """Round every floating-point variable to what the published file will hold."""
+    """Round every floating-point variable to what the committed file will hold."""
     for variable in model.weights:
         value = np.asarray(variable.numpy())
         if _stored_dtype(value) == STORAGE_DTYPE:
@@ -208,9 +209,9 @@ def swap_folder(staging: Path, target: Path) -> None:
     """Replace ``target`` by the complete ``staging`` folder (the old one goes last).
 
     Raises:
-        ForeignFolder: ``target`` holds anything but published models' files.
+        ForeignFolder: ``target`` holds anything but committed models' files.
     """
-    ownership.check_published(target)
+    ownership.check_committed_models(target)
     old = target.with_name(f".{target.name}.old")
     shutil.rmtree(old, ignore_errors=True)
     target.parent.mkdir(parents=True, exist_ok=True)

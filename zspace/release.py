@@ -1,4 +1,5 @@
-"""``publish-models``: write a profile's trained models into ``models/<profile>/``.
+"""``publish-models``: release a profile's trained models, that is, write them into
+``models/<profile>/`` to be committed (:mod:`zspace.store.committed`).
 
 Every model is trained or loaded as the build does, its weights are rounded to the
 stored float16, and its manifest records the key, the stopping rule's outcome, the
@@ -22,20 +23,20 @@ from zspace import ownership
 from zspace.config import Config
 from zspace.data.dataset import Dataset
 from zspace.errors import ModelError
-from zspace.models import keys, published
-from zspace.models.stopping import StoppingRule
+from zspace.store import committed, keys
+from zspace.training.stopping import StoppingRule
 
 # The repository carries every profile's weights, the seeds' and the sweep points'
-# included; past this, publishing refuses.
+# included; past this, releasing refuses.
 MAX_BYTES = 150 * 1024 * 1024
 # Held-out images the float16 check reconstructs (all of a small test set).
 CHECK_IMAGES = 1000
 
 
-def publish_models(config: Config, dataset: Dataset, build_root: Path | None = None,
+def release_models(config: Config, dataset: Dataset, build_root: Path | None = None,
                    progress: bool = True) -> list[dict[str, Any]]:
     """Make every model of ``config`` as the plan says (load or train each once) and
-    publish its weights.
+    write its weights into ``models/<profile>/`` (the ``publish-models`` command).
 
     Args:
         config: The whole configuration; its ``name`` names the folder.
@@ -44,19 +45,20 @@ def publish_models(config: Config, dataset: Dataset, build_root: Path | None = N
         progress: Show progress bars while training.
 
     Returns:
-        One manifest (without the tensor layout) per model, in publishing order.
+        One manifest (without the tensor layout) per model, in release order.
 
     Raises:
         ModelError: The weights would exceed ``MAX_BYTES`` together.
-        ForeignFolder: ``models/<profile>/`` holds files that are not published
+        ForeignFolder: ``models/<profile>/`` holds files that are not committed
             models'.
     """
     from zspace.data import cache_key
-    from zspace.models.training import cache_rounded, make_model
     from zspace.pipeline.plan import make_plan
+    from zspace.training.trainer import cache_rounded, make_model
 
-    folder = published.folder_for(config)
-    ownership.check_published(folder)  # before training: the swap replaces it whole
+    folder = committed.folder_for(config)
+    # Before training: the swap replaces the folder whole.
+    ownership.check_committed_models(folder)
     staging = folder.with_name(f".{folder.name}.staging")
     shutil.rmtree(staging, ignore_errors=True)
     names = [variant.name for variant in keys.all_variants(config)]
@@ -65,14 +67,14 @@ def publish_models(config: Config, dataset: Dataset, build_root: Path | None = N
     made, manifests, total = [], [], 0
     for name in names:
         trained = make_model(stages[name], dataset, build_root, progress,
-                             published_dir=folder)
+                             committed_dir=folder)
         check = _float16_check(trained.model, dataset)
         earlier = folder / f"{name}.json"
         if trained.meta.get("published") and earlier.is_file():
-            # Already rounded: what rounding did was measured when first published.
+            # Already rounded: what rounding did was measured when first released.
             check = json.loads(earlier.read_text()).get("float16_check", check)
         manifest = _manifest(trained, config, cache_key(config.data), dataset, check)
-        written = published.write(staging, name, trained.model, manifest)
+        written = committed.write(staging, name, trained.model, manifest)
         total += (staging / f"{name}.weights.bin").stat().st_size
         manifests.append({**manifest, "manifest": str(folder / written.name)})
         made.append(trained)
@@ -81,7 +83,7 @@ def publish_models(config: Config, dataset: Dataset, build_root: Path | None = N
         raise ModelError(f"the published weights of {config.name!r} would take "
                          f"{total / 2**20:.1f} MiB, more than the "
                          f"{MAX_BYTES / 2**20:.0f} MiB the repository allows")
-    published.swap_folder(staging, folder)
+    committed.swap_folder(staging, folder)
     for trained in made:  # the cache held the float32 originals
         cache_rounded(trained, dataset, folder / f"{trained.name}.weights.bin")
     return manifests
@@ -112,7 +114,7 @@ def _manifest(trained, config: Config, data_key: str, dataset: Dataset,
                   and metric != "epoch_seconds"},
         "history": history,
         "seconds": trained.seconds,
-        "meta": {**meta, "machine": meta.get("machine") or published.machine()},
+        "meta": {**meta, "machine": meta.get("machine") or committed.machine()},
         "float16_check": check,
     }
 
@@ -120,12 +122,12 @@ def _manifest(trained, config: Config, data_key: str, dataset: Dataset,
 def _float16_check(model, dataset: Dataset) -> dict[str, float]:
     """Held-out reconstruction MSE before and after rounding the weights to float16.
 
-    Rounds ``model``'s weights in place (it is published rounded). For the judge,
+    Rounds ``model``'s weights in place (it is committed rounded). For the judge,
     which reconstructs nothing, the largest change of its feature outputs.
     """
     images = dataset.test[:CHECK_IMAGES]
     before = _outputs(model, images)
-    published.round_weights(model)
+    committed.round_weights(model)
     after = _outputs(model, images)
     if hasattr(model, "decoder"):
         truth = images.astype(np.float32) / 255.0

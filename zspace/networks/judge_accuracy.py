@@ -1,6 +1,6 @@
 """How well the own judge does its training task on held-out images.
 
-The judge (:mod:`zspace.models.judge`) regresses every attribute, standardised over
+The judge (:mod:`zspace.networks.judge`) regresses every attribute, standardised over
 the training set, or names an image's turn. Its features are only as good as that
 task is learnt, so the articles quote its score on the test split:
 

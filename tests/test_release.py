@@ -1,5 +1,6 @@
-"""Published model weights: publish, load by key with no training, retrain on a
-changed key or a damaged file, float16 storage."""
+"""Released model weights (``publish-models``): the release writes them, a build loads
+the committed weights by key with no training, retrains on a changed key or a damaged
+file; float16 storage."""
 
 import dataclasses
 import json
@@ -20,9 +21,10 @@ from zspace.config import (
 )
 from zspace.data import cache_entry, cache_key
 from zspace.data.cache import save_entry
-from zspace.models import fitting, published, train_or_load_named
-from zspace.models.release import publish_models
-from zspace.models.training import train_all
+from zspace.release import release_models
+from zspace.store import committed
+from zspace.training import fitting, train_or_load_named
+from zspace.training.trainer import train_all
 
 pytestmark = pytest.mark.slow
 
@@ -45,13 +47,13 @@ def tiny_config(tmp_path, **train) -> Config:
 
 @pytest.fixture(scope="module")
 def released(tmp_path_factory):
-    """A tiny configuration whose models were trained and published once."""
+    """A tiny configuration whose models were trained and released once."""
     from tests.test_training import tiny_dataset
 
     tmp_path = tmp_path_factory.mktemp("published")
     config = tiny_config(tmp_path)
     dataset = tiny_dataset(attributes=2)
-    manifests = publish_models(config, dataset, tmp_path / "trainer", progress=False)
+    manifests = release_models(config, dataset, tmp_path / "trainer", progress=False)
     return config, dataset, manifests, tmp_path
 
 
@@ -62,9 +64,9 @@ def no_training(monkeypatch):
     monkeypatch.setattr(fitting, "fit", refuse)
 
 
-def test_publish_writes_weights_and_manifests(released):
+def test_the_release_writes_weights_and_manifests(released):
     config, dataset, manifests, tmp_path = released
-    folder = published.folder_for(config)
+    folder = committed.folder_for(config)
     assert folder == tmp_path / "models" / "tiny"
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         f"{name}{suffix}" for name in NAMES for suffix in (".json", ".weights.bin"))
@@ -127,7 +129,7 @@ def test_a_damaged_weights_file_is_reported_and_never_loaded(released, caplog):
     config, dataset, manifests, tmp_path = released
     copy = tmp_path / "damaged"
     target = dataclasses.replace(config, build=BuildConfig(models_dir=str(copy)))
-    source = published.folder_for(config)
+    source = committed.folder_for(config)
     (copy / "tiny").mkdir(parents=True)
     for file in source.iterdir():
         (copy / "tiny" / file.name).write_bytes(file.read_bytes())
@@ -142,7 +144,7 @@ def test_a_damaged_weights_file_is_reported_and_never_loaded(released, caplog):
     assert "ae.weights.bin is damaged" in caplog.text
 
 
-def test_retrain_ignores_cache_and_published_weights(released):
+def test_retrain_ignores_cache_and_committed_weights(released):
     config, dataset, manifests, tmp_path = released
     trained = train_or_load_named("ae", config, dataset, tmp_path / "trainer",
                                   progress=False, retrain=True)
@@ -155,22 +157,22 @@ def test_changed_parts_name_the_change_in_words():
            "keras": "3.10.0"}
     new = {"semantics": 2, "dataset": "b" * 64, "model": {"kl_factor": 2.0},
            "keras": "3.10.0"}
-    assert published.changed_parts(old, new) == [
+    assert committed.changed_parts(old, new) == [
         "data", "model.kl_factor 5.0 -> 2.0", "training semantics 1 -> 2"]
 
 
-def test_publish_makes_or_loads_each_model_once(released, monkeypatch):
-    from zspace.models import training
+def test_the_release_makes_or_loads_each_model_once(released, monkeypatch):
+    from zspace.training import trainer
 
     config, dataset, manifests, tmp_path = released
     made = []
-    real = training._make
+    real = trainer._make
 
     def counting(job, *args, **kwargs):
         made.append(job.name)
         return real(job, *args, **kwargs)
 
-    monkeypatch.setattr(training, "_make", counting)
-    again = publish_models(config, dataset, tmp_path / "trainer", progress=False)
+    monkeypatch.setattr(trainer, "_make", counting)
+    again = release_models(config, dataset, tmp_path / "trainer", progress=False)
     assert sorted(made) == sorted(NAMES)
     assert [m["key"] for m in again] == [m["key"] for m in manifests]

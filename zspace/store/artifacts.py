@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zspace.errors import ModelError
-from zspace.models.keys import file_digest
+from zspace.store.keys import file_digest
 
 if TYPE_CHECKING:
     import keras
@@ -87,8 +87,9 @@ def _verify(folder: Path) -> None:
             raise CorruptArtifact(f"{folder}: {name} is missing or altered")
 
 
-def publish(partial: Path, final: Path) -> Path:
-    """Rename a complete ``partial`` folder to ``final`` (one atomic step).
+def finalise(partial: Path, final: Path) -> Path:
+    """Finalise an artifact: rename its complete ``partial`` folder to ``final`` (one
+    atomic step).
 
     If ``final`` appeared meanwhile (another process finished the same key first),
     the copy just made is dropped and ``final`` kept.
@@ -117,7 +118,10 @@ def read_artifact(folder: Path) -> tuple[keras.Model, dict[str, Any]]:
     """
     import keras
 
+    from zspace.networks import register_classes
+
     _verify(folder)
+    register_classes()
     try:
         documents = {name: json.loads((folder / f"{name}.json").read_text())
                      for name in DOCUMENTS}
@@ -135,11 +139,14 @@ def load_pretrained(path: Path, name: str) -> keras.Model:
     """
     import keras
 
+    from zspace.networks import register_classes
+
     if not path.is_file():
         raise ModelError(f"{name}: pretrained model {path} not found (expected a "
                          f".keras file saved by zspace, e.g. a model.keras artifact)")
     if path.suffix != ".keras":
         raise ModelError(f"{name}: pretrained model {path} is not a .keras file")
+    register_classes()
     try:
         return keras.saving.load_model(path, safe_mode=True)
     except Exception as error:

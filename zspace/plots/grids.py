@@ -1,23 +1,20 @@
 """Image grids with row and column labels: the layout of every image figure.
 
-Figures are built with ``matplotlib.figure.Figure`` and the Agg canvas, never through
-pyplot, so no global state or interactive backend is involved. :func:`save_png` writes
-them without the "Software" metadata entry, so identical inputs give byte-identical
-files and the figure diff sees only real changes.
+A grid is a ``matplotlib.figure.Figure`` on the Agg canvas (no pyplot state); save it
+with :func:`zspace.plots.canvas.save_png`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from zspace.errors import DataError
+from zspace.plots.canvas import DPI
 
-DPI = 100
 _LABEL_INCHES = 1.2  # room left of the grid for row labels
 _TITLE_INCHES = 0.4  # room above the grid for the title
 _COLUMN_LABEL_INCHES = 0.3  # room above the first row for column labels
@@ -87,7 +84,8 @@ def image_grid(
         scale: Side of one image cell in inches (at :data:`DPI` = 100 dots each).
 
     Returns:
-        A ``matplotlib.figure.Figure`` on the Agg canvas; save it with :func:`save_png`.
+        A ``matplotlib.figure.Figure`` on the Agg canvas; save it with
+            :func:`zspace.plots.canvas.save_png`.
 
     Raises:
         DataError: On empty rows or labels that do not match the grid.
@@ -120,19 +118,3 @@ def image_grid(
     if title is not None:
         fig.suptitle(title, y=1 - 0.1 / fig.get_size_inches()[1], va="top")
     return fig
-
-
-def save_png(fig: Figure, path: str | Path, dpi: int = DPI) -> Path:
-    """Write ``fig`` as a PNG with no tool or time metadata; return the path.
-
-    Identical figures give byte-identical files. The data are drawn where they lie,
-    not snapped to whole pixels (:func:`zspace.plots.common.steady_drawing`), so a
-    value that moves in its last bits does not move a marker or a bar by a pixel.
-    """
-    from zspace.plots.common import steady_drawing  # it imports this module
-
-    steady_drawing(fig)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=dpi, metadata={"Software": None})
-    return path

@@ -123,7 +123,7 @@ def onednn_enabled() -> bool:
     """Whether TensorFlow runs its oneDNN CPU kernels in this process.
 
     Decided once, when TensorFlow loads, from ``TF_ENABLE_ONEDNN_OPTS`` (see
-    ``zspace.models``). The two kernel sets round differently in the last bits, so a
+    ``zspace.onednn``). The two kernel sets round differently in the last bits, so a
     bit-for-bit rerun needs the same setting; the artifact records it.
     """
     try:

@@ -1,5 +1,5 @@
 // Training-mode batch norm followed by leaky ReLU, over float32 NHWC feature maps,
-// as two TensorFlow ops (forward and gradient) for zspace.models.speed.
+// as two TensorFlow ops (forward and gradient) for zspace.networks.speed.
 //
 // TensorFlow runs the pair as four kernels that each sweep the whole map: batch norm
 // (statistics, then normalise), leaky ReLU, and in the gradient leaky ReLU's then
@@ -8,7 +8,7 @@
 // instead of 5, and 5 backward instead of 8. The gradient recomputes the
 // normalised value from x, so nothing but x and the per-channel statistics is kept.
 //
-// Built by zspace/models/speed.py on first use (g++ -O3, against the headers of the
+// Built by zspace/networks/speed.py on first use (g++ -O3, against the headers of the
 // installed TensorFlow); on x86-64 the inner loops are compiled for AVX-512, AVX2
 // and plain x86-64 and picked at run time; elsewhere (aarch64...) once, for the
 // compiler's default target.

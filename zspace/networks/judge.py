@@ -1,8 +1,9 @@
 """The judge: a network trained on the data set alone, whose features the metrics use.
 
-SPEC section 5 measures image quality in the feature space of a network that knows
-faces but none of the models it judges. No Inception weights can be fetched, so the
-judge is trained here, on the training images, with one of two targets:
+The quality metrics (``zspace/latent/metrics.py``) measure images in the feature space
+of a network that knows faces but none of the models it judges. No Inception weights
+can be fetched, so the judge is trained here, on the training images, with one of two
+targets:
 
 - ``attributes`` (when the dataset card names attributes: the synthetic faces'
   factors, CelebA's 40 attributes): regress every attribute, each standardised to
@@ -28,9 +29,9 @@ import tensorflow as tf
 from zspace.config import JudgeConfig
 from zspace.data.dataset import Dataset
 from zspace.errors import ModelError
-from zspace.models.architecture import BATCH_NORM_MOMENTUM, LEAKY_SLOPE
-from zspace.models.autoencoders import step_logs
-from zspace.models.layers import FusedBatchNormalization
+from zspace.networks.architecture import BATCH_NORM_MOMENTUM, LEAKY_SLOPE
+from zspace.networks.autoencoders import step_logs
+from zspace.networks.layers import FusedBatchNormalization
 
 FILTERS = (32, 64, 128, 256)
 FEATURES_LAYER = "features"
@@ -157,8 +158,8 @@ def training_targets(task: str | None, dataset: Dataset,
             (default: the test split's).
 
     Returns:
-        ``(targets, train_extra, held_out_extra)`` for ``inputs.training_batches``
-        and ``inputs.evaluation_batches``.
+        ``(targets, train_extra, held_out_extra)`` for ``zspace.training.inputs``'
+        ``training_batches`` and ``evaluation_batches``.
     """
     if task == "attributes":
         train, test = attributes(dataset)

@@ -1,6 +1,6 @@
 """The device a model trains on, and the speed options that apply there.
 
-The options of ``config.speed`` (``zspace.models.speed``) were measured on CPUs.
+The options of ``config.speed`` (``zspace.networks.speed``) were measured on CPUs.
 Two of them stand in for Keras layers with forms that pay on a CPU only:
 ``fuse_batch_norm`` is a C++ kernel registered for the CPU (on a GPU its feature maps
 would go to the host and back, both ways, at every layer), and ``subpixel_output``
@@ -48,9 +48,9 @@ PLAIN = SpeedConfig(**{f.name: False for f in dataclasses.fields(SpeedConfig)})
 def training_device() -> str:
     """The kind of device this process trains on: ``gpu`` or ``cpu``.
 
-    Every strategy of ``runtime.get_strategy`` trains on the GPUs where TensorFlow
-    sees one, else on the CPU. Tests replace this function to take the GPU branch
-    on a machine without one.
+    Every strategy of ``zspace.training.runtime.get_strategy`` trains on the GPUs
+    where TensorFlow sees one, else on the CPU. Tests replace this function to take
+    the GPU branch on a machine without one.
 
     Returns:
         ``gpu`` where TensorFlow lists a logical GPU device, else ``cpu``.

@@ -8,7 +8,7 @@ for two short epochs, the AE and the VAE once with each speed option alone, and 
 stopping rule over a few epochs. Their losses and weight sums are stored in
 ``golden.json`` beside this module, with the version they were made under.
 
-``python -m zspace.models.golden`` checks the stored numbers (exit 1 on a mismatch,
+``python -m zspace.training.golden`` checks the stored numbers (exit 1 on a mismatch,
 naming the version to bump); ``--write`` stores new ones after a bump.
 """
 
@@ -26,8 +26,8 @@ import numpy as np
 
 from zspace.config import JudgeConfig, ModelConfig, SpeedConfig, TrainConfig
 from zspace.data.dataset import Dataset, DatasetCard, content_hash
-from zspace.models import keys
-from zspace.models.stopping import GAIN
+from zspace.store import keys
+from zspace.training.stopping import GAIN
 
 GOLDEN_FILE = Path(__file__).with_name("golden.json")
 SIZE = 16
@@ -100,7 +100,7 @@ def run(names: list[str] | None = None,
 def _run(names: list[str], root: Path) -> dict[str, dict]:
     import tensorflow as tf
 
-    from zspace.models import devices
+    from zspace.networks import devices
 
     data, chosen, found = dataset(), cases(), {}
     # The numbers are the CPU's: on a GPU machine the trainer would take the GPU
@@ -118,7 +118,7 @@ def _run(names: list[str], root: Path) -> dict[str, dict]:
 
 def _train_case(name: str, case: tuple[str, TrainConfig, SpeedConfig], data: Dataset,
                 root: Path) -> dict:
-    from zspace.models.training import train_or_load
+    from zspace.training.trainer import train_or_load
 
     model, train_config, speed = case
     trained = train_or_load(name.replace("+", "-"), _MODELS[model], train_config, data,
@@ -197,7 +197,7 @@ def check(names: list[str] | None = None, build_root: Path | None = None) -> Non
         raise GoldenMismatch(
             f"{GOLDEN_FILE.name} holds the numbers of training semantics "
             f"{stored['semantics']}, and keys.TRAINING_SEMANTICS is {version}: store "
-            f"this version's with `python -m zspace.models.golden --write`")
+            f"this version's with `python -m zspace.training.golden --write`")
     problems = differences(run(names, build_root), stored["cases"],
                            stored["tolerance"])
     if problems:
@@ -206,7 +206,7 @@ def check(names: list[str] | None = None, build_root: Path | None = None) -> Non
             f"{version} did:\n  " + "\n  ".join(problems) + "\nIf the change is "
             f"meant, bump keys.TRAINING_SEMANTICS to {version + 1} (every model is "
             "then retrained) and store the new numbers with `python -m "
-            "zspace.models.golden --write`; if not, the change moved the numbers "
+            "zspace.training.golden --write`; if not, the change moved the numbers "
             "by mistake.")
 
 
@@ -242,7 +242,7 @@ def store(found: dict[str, dict], margin: float) -> dict:
     """Write ``found`` into ``golden.json`` with this version and a tolerance of
     ``margin`` times their spread; return what was written."""
     measured = spread(found)
-    from zspace.models.published import machine
+    from zspace.store.committed import machine
 
     stored = {"semantics": keys.TRAINING_SEMANTICS, "machine": machine(),
               "spread": measured,

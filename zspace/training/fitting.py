@@ -2,7 +2,7 @@
 
 Everything here shapes the trained weights (``keys.WEIGHT_CODE``: a change to what it
 computes bumps ``keys.TRAINING_SEMANTICS``); the bookkeeping around it (caches,
-published weights, messages) lives in ``training.py``.
+committed weights, messages) lives in ``trainer.py``.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import numpy as np
 
 from zspace.config import TrainConfig
 from zspace.data.dataset import Dataset
-from zspace.models import judge
-from zspace.models.callbacks import EpochCheckpoint, HeldOutStop, Progress
-from zspace.models.inputs import evaluation_batches, steps_per_epoch, training_batches
-from zspace.models.stopping import StoppingRule
+from zspace.networks import judge
+from zspace.training.callbacks import EpochCheckpoint, HeldOutStop, Progress
+from zspace.training.inputs import evaluation_batches, steps_per_epoch, training_batches
+from zspace.training.stopping import StoppingRule
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from zspace.models.architecture import SIGMOID
-from zspace.models.speed import fused_reconstruction_terms
+from zspace.networks.architecture import SIGMOID
+from zspace.networks.speed import fused_reconstruction_terms
 
 # Clip the sigmoid output away from 0 and 1 before the logarithms (Keras uses 1e-7).
 EPSILON = 1e-7

@@ -1,9 +1,9 @@
 """Fresh models of a configured architecture, built and compiled as the trainer does.
 
-The speed-ups of ``config.speed`` (``zspace.models.speed``) are chosen here, while
+The speed-ups of ``config.speed`` (``zspace.networks.speed``) are chosen here, while
 the model is built: its layer classes, its loss, its optimizer and whether XLA
 compiles its step, as far as the device it trains on takes them
-(``zspace.models.devices``: on a GPU, Keras' own layers). With every option off (or
+(``zspace.networks.devices``: on a GPU, Keras' own layers). With every option off (or
 ``speed=None``) the model is the plain one, variable for variable.
 """
 
@@ -17,10 +17,12 @@ import keras
 from zspace import paths
 from zspace.config import JudgeConfig, ModelConfig, SpeedConfig, TrainConfig
 from zspace.data.dataset import Dataset
-from zspace.models import devices, judge, keys, runtime
-from zspace.models.architecture import build_decoder, build_encoder
-from zspace.models.autoencoders import AE, VAE
-from zspace.models.speed import FusedAdam
+from zspace.networks import devices, judge
+from zspace.networks.architecture import build_decoder, build_encoder
+from zspace.networks.autoencoders import AE, VAE
+from zspace.networks.speed import FusedAdam
+from zspace.store import keys
+from zspace.training import runtime
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ A key covers what decides a model's numbers: its configuration (with the epochs
 resolved), the training configuration, the image shape, the data set's content hash
 (and for the judge its task and attribute names), the Keras version and
 :data:`TRAINING_SEMANTICS`. It never covers the bytes of the code, the device or the
-speed options: a comment or a moved helper keeps every published model, and the
+speed options: a comment or a moved helper keeps every committed model, and the
 options are recorded in the manifest instead (they compute the same arithmetic in
 another order; XLA also draws the VAE's noise from another stream: the same model in
 distribution, other numbers).
@@ -28,7 +28,6 @@ from zspace.config import (
     TrainConfig,
     digest_of,
     settings_label,
-    sweeps_of,
 )
 from zspace.data.dataset import DatasetCard
 from zspace.errors import ModelError
@@ -42,16 +41,18 @@ SEED_MARK = "@seed="
 # The version of what training computes. Bump it when a change moves the numbers
 # that training produces from a given configuration and data set: a layer, a loss,
 # the input pipeline's order, seeding, the optimizer, the stopping rule's arithmetic.
-# The golden trainings (zspace/models/golden.py, tests/test_golden.py) catch such a
+# The golden trainings (zspace/training/golden.py, tests/test_golden.py) catch such a
 # change and name this constant; a comment, a docstring or a moved helper passes them.
-# 1: the rule and splits of the models published before keys had a version.
+# 1: the rule and splits of the models committed before keys had a version.
 TRAINING_SEMANTICS = 1
 # The modules whose code decides what training produces (layers, architectures,
 # losses, the input pipeline, seeding, the training loop): no longer hashed, listed
 # for the golden test, which checks that cosmetic edits to them keep the numbers.
-WEIGHT_CODE = tuple(f"zspace/models/{module}.py" for module in (
-    "architecture", "autoencoders", "callbacks", "devices", "factory", "fitting",
-    "inputs", "judge", "layers", "runtime", "speed", "stopping"))
+WEIGHT_CODE = (
+    *(f"zspace/networks/{module}.py" for module in (
+        "architecture", "autoencoders", "devices", "judge", "layers", "speed")),
+    *(f"zspace/training/{module}.py" for module in (
+        "callbacks", "factory", "fitting", "inputs", "runtime", "stopping")))
 JUDGE = "judge"
 
 
@@ -76,10 +77,10 @@ class ModelVariant:
 
     Today each model of the configuration is one variant named after it; training
     seeds and sweep points add variants of one model with their own name and
-    settings, each keyed, cached and published on its own.
+    settings, each keyed, cached and committed on its own.
 
     Attributes:
-        name: The stage's, the artifact's and the published file's name (``vae``).
+        name: The stage's, the artifact's and the committed file's name (``vae``).
         model_config: Its ``ModelConfig``, or the ``JudgeConfig``.
         train_config: How it is trained.
         speed: The speed options (applied only where :func:`uses_speed`); not
@@ -116,7 +117,7 @@ def all_variants(config: Config) -> list[ModelVariant]:
     for name in (*MODEL_NAMES, JUDGE):
         for one in variants(name, config):
             found.setdefault(one.name, one)
-        for sweep in sweeps_of(config):
+        for sweep in config.parsed_sweeps:
             if sweep.model == name:
                 for one in sweep_variants(sweep, config):
                     found.setdefault(one.name, one)

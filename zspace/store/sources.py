@@ -1,4 +1,4 @@
-"""Where a model comes from: the build cache, the published weights, a pretrained file,
+"""Where a model comes from: the build cache, the committed weights, a pretrained file,
 or training. Decided in one place, without TensorFlow, so the plan can say what a
 build will do and training does exactly that.
 """
@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zspace import paths
-from zspace.models import published
-from zspace.models.artifacts import is_intact
-from zspace.models.keys import ModelVariant
+from zspace.store import committed
+from zspace.store.artifacts import is_intact
+from zspace.store.keys import ModelVariant
 
-CACHED, PUBLISHED, PRETRAINED, TRAIN = "cached", "published", "pretrained", "train"
+CACHED, COMMITTED, PRETRAINED, TRAIN = "cached", "committed", "pretrained", "train"
 
 
 @dataclass(frozen=True)
@@ -21,33 +21,33 @@ class Source:
     """What making one model means.
 
     Attributes:
-        kind: ``cached`` (an intact artifact exists), ``published`` (weights in
+        kind: ``cached`` (an intact artifact exists), ``committed`` (weights in
             ``models/<profile>/`` made under the same key), ``pretrained`` (a
             configured ``.keras`` file) or ``train``.
         why: A short phrase for messages: what happens, and why where not obvious.
-        found: The published model, where ``kind`` is ``published``.
-        unusable: Why published weights for this name exist but cannot be used
+        found: The committed model, where ``kind`` is ``committed``.
+        unusable: Why committed weights for this name exist but cannot be used
             (another key, a damaged file); empty where there are none or they fit.
     """
 
     kind: str
     why: str
-    found: published.Published | None = None
+    found: committed.CommittedModel | None = None
     unusable: str = ""
 
 
 def source_of(variant: ModelVariant, spec: dict, key: str, build_root: Path | None,
-              published_dir: Path | None, retrain: bool = False) -> Source:
+              committed_dir: Path | None, retrain: bool = False) -> Source:
     """Decide where ``variant`` under ``key`` comes from, in the order the trainer
-    follows: cache, published weights, pretrained file, training.
+    follows: cache, committed weights, pretrained file, training.
 
     Args:
         variant: The model variant (its name and its ``pretrained`` setting count).
-        spec: The spec ``key`` digests (to say what changed in published weights).
+        spec: The spec ``key`` digests (to say what changed in committed weights).
         key: The artifact key.
         build_root: The build folder.
-        published_dir: ``models/<profile>/``, or None to ignore published weights.
-        retrain: Ignore the cache and the published weights.
+        committed_dir: ``models/<profile>/``, or None to ignore committed weights.
+        retrain: Ignore the cache and the committed weights.
 
     Returns:
         The :class:`Source`.
@@ -59,15 +59,15 @@ def source_of(variant: ModelVariant, spec: dict, key: str, build_root: Path | No
     damaged = (" (its cached artifact is damaged and is rebuilt)"
                if folder.exists() and not retrain else "")
     unusable = ""
-    if published_dir is not None and not retrain:
+    if committed_dir is not None and not retrain:
         try:
-            found = published.find(published_dir, name, spec, key)
-        except published.Unusable as error:
+            found = committed.find(committed_dir, name, spec, key)
+        except committed.Unusable as error:
             unusable = str(error)
         else:
             if found is not None:
-                return Source(PUBLISHED, "loading the published weights from "
-                              f"{published_dir}{damaged}", found)
+                return Source(COMMITTED, "loading the published weights from "
+                              f"{committed_dir}{damaged}", found)
     if pretrained:
         return Source(PRETRAINED, f"adopting {pretrained}{damaged}",
                       unusable=unusable)

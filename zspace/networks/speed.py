@@ -1,15 +1,15 @@
 """Training speed-ups (``config.speed``), chosen while a model is built.
 
-Each option builds a piece of the training step from a cheaper formulation of the
-same arithmetic: ``factory.build_model`` and ``factory.compiled_model`` pick the
-classes below instead of the plain ones. Results then differ from the plain step in
-the last bits (summation order). Every option but ``jit_compile`` is on by default
-(``config.SpeedConfig``), as far as the device takes it (``zspace.models.devices``:
-on a GPU, Keras' own layers); being the same arithmetic, the options are not part of
-a model's key, and the artifact's meta and the published manifest record those
-applied, with the device. The layers hold the plain layers' weights, with the same
-names, shapes and order, so weights move between a model built with options and one
-built without (the published weights, a pretrained file).
+Each option builds a piece of the training step from a cheaper formulation of the same
+arithmetic: ``build_model`` and ``compiled_model`` (``zspace.training.factory``) pick
+the classes below instead of the plain ones. Results then differ from the plain step
+in the last bits (summation order). Every option but ``jit_compile`` is on by default
+(``config.SpeedConfig``), as far as the device takes it (``zspace.networks.devices``:
+on a GPU, Keras' own layers); being the same arithmetic, the options are not part of a
+model's key, and the artifact's meta and the committed manifest record those applied,
+with the device. The layers hold the plain layers' weights, with the same names,
+shapes and order, so weights move between a model built with options and one built
+without (the committed weights, a pretrained file).
 
 - ``fused_loss`` (``AE``/``VAE(fused_loss=True)``): the reconstruction loss as one
   flat sum per image with a hand-written gradient. The plain loss first averages
@@ -37,8 +37,8 @@ built without (the published weights, a pretrained file).
 - ``jit_compile``: the whole step compiled by XLA (a ``compile`` argument). Slower
   on CPUs (XLA's CPU convolutions); there for GPUs.
 
-Only the AE and the VAE take the options (``keys.uses_speed``); the judge trains as
-configured.
+Only the AE and the VAE take the options (``zspace.store.keys.uses_speed``); the
+judge trains as configured.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ import numpy as np
 import tensorflow as tf
 
 from zspace.errors import EnvironmentProblem
-from zspace.models.layers import FusedBatchNormalization
+from zspace.networks.layers import FusedBatchNormalization
 
 # --- the reconstruction loss -------------------------------------------------------
 

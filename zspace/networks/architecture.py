@@ -1,4 +1,5 @@
-"""The convolutional encoder and decoder of SPEC section 2, built from a ModelConfig.
+"""The blog's convolutional encoder and decoder (``articles/A-vae-faces.md``, "The
+models"), built from a ModelConfig.
 
 One builder serves the AE, the VAE and the wide AE. The encoder is ``n`` blocks of
 Conv2D, batch norm, activation and dropout, then a Dense head: one output ``z`` for
@@ -11,7 +12,7 @@ Both are plain chains of layers (no branches, no ``Lambda``), so they serialise 
 but the heads that feed the losses (``z``/``z_mean``/``z_log_var`` and the decoder's
 last convolution and sigmoid) stay float32.
 
-Given ``config.speed`` options (``zspace.models.speed``), the builders put in their
+Given ``config.speed`` options (``zspace.networks.speed``), the builders put in their
 layer classes: batch norm and a leaky ReLU as one ``BatchNormLeakyReLU``
 (``fuse_batch_norm``), the decoder's last transposed convolution as a
 ``SubpixelConv2DTranspose`` (``subpixel_output``). Either holds the same weights,
@@ -27,8 +28,8 @@ import keras
 
 from zspace.config import ModelConfig, SpeedConfig
 from zspace.errors import ConfigError
-from zspace.models.layers import FusedBatchNormalization
-from zspace.models.speed import (
+from zspace.networks.layers import FusedBatchNormalization
+from zspace.networks.speed import (
     BatchNormLeakyReLU,
     SubpixelConv2DTranspose,
     subpixel_applies,

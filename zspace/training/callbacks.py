@@ -23,8 +23,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from zspace.errors import FileSystemFailure
-from zspace.models import stopping
-from zspace.models.stopping import StoppingRule
+from zspace.training import stopping
+from zspace.training.stopping import StoppingRule
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def restore(model: keras.Model, folder: Path) -> tuple[int, dict[str, list]]:
 
 
 class HeldOutStop(keras.callbacks.Callback):
-    """Stops ``fit`` once the stopping rule says so (:mod:`zspace.models.stopping`).
+    """Stops ``fit`` once the stopping rule says so (:mod:`zspace.training.stopping`).
 
     Reads the run's history (a resumed run's earlier epochs included), so a run
     killed and resumed stops after the same epoch as an uninterrupted one.

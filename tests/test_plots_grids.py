@@ -3,7 +3,8 @@ import pytest
 from PIL import Image
 
 from zspace.errors import DataError
-from zspace.latent.grids import DPI, image_grid, save_png
+from zspace.plots.canvas import DPI, save_png
+from zspace.plots.grids import image_grid
 
 
 def _rows(seed=0, lengths=(5, 5, 3)):
