@@ -1,9 +1,9 @@
 """Drawing and judging sample sets, in a worker process the build starts.
 
 ``python -m zspace.pipeline.setmaker JOBS.json SCRATCH`` makes every set the file
-lists, one after the other, and loads each model, the data set and the judge once for all of
-them. Each set is assembled in ``<folder>.partial-<pid>`` and renamed into place whole;
-a set that another process finished first is left as it is.
+lists, one after the other, and loads each model, the data set and the judge once
+for all of them. Each set is assembled in ``<folder>.partial-<pid>`` and renamed into
+place whole; a set that another process finished first is left as it is.
 
 The worker is part of the build engine, above the notebooks' run that loads the data
 and the models for it; what it writes, :mod:`zspace.samplesets.stored` reads back:
