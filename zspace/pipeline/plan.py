@@ -55,12 +55,23 @@ SET_CODE_EXCLUDED = ("zspace/plots/", "zspace/explorer/", "zspace/samplesets/spe
                      "zspace/samplesets/stored.py")
 
 
+# Of the latent-space analysis, what the sets draw and judge with: a new analysis
+# beside them remakes no set.
+SET_LATENT = ("samplers", "pca_ellipse", "pca", "stats", "zpoints", "metrics", "variety",
+              "__init__")
+
+
 def set_code() -> list[Path]:
     """The package's source files that decide a sample set's content: the worker
     that makes it, and what it runs."""
+    def used(f: Path) -> bool:
+        name = f.relative_to(paths.ROOT).as_posix()
+        if name.startswith("zspace/latent/"):
+            return f.stem in SET_LATENT
+        return not name.startswith(SET_CODE_EXCLUDED)
+
     return [paths.ROOT / "zspace" / "pipeline" / "setmaker.py"] + [
-        f for f in notebook_code()
-        if not f.relative_to(paths.ROOT).as_posix().startswith(SET_CODE_EXCLUDED)]
+        f for f in notebook_code() if used(f)]
 
 
 def analysis_dir(config: Config) -> Path:
