@@ -57,8 +57,8 @@ SET_CODE_EXCLUDED = ("zspace/plots/", "zspace/explorer/", "zspace/samplesets/spe
 
 # Of the latent-space analysis, what the sets draw and judge with: a new analysis
 # beside them remakes no set.
-SET_LATENT = ("samplers", "pca_ellipse", "pca", "stats", "zpoints", "metrics", "variety",
-              "__init__")
+SET_LATENT = ("__init__", "samplers", "pca_ellipse", "pca", "stats", "zpoints",
+              "metrics", "variety")
 
 
 def set_code() -> list[Path]:
