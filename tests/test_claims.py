@@ -175,16 +175,23 @@ def test_a_figure_the_build_did_not_make_stops_the_build():
 
 
 def test_a_null_counts_as_the_claim_says():
-    latent = {"stops_paying": None, "blog_equivalent_z": 444.4}
-    row = _row("ae-needs-thousand-dims", {"open_questions": {"sweeps": {"latent":
-                                                                        latent}}})
-    assert (row.verdict, row.number) == (
-        "holds", "z_dim where more stop paying off none against 444 "
-                 "(the blog's thousand, scaled)")
+    claim = claims.parse_claim({
+        "id": "payoff", "article": "D", "claim": "More dimensions keep paying off.",
+        "figure": "D5", "measure": "z_dim where more stop paying off",
+        "number": "latent.stops_paying.from", "against": 444.0,
+        "conditions": [{"value": "latent.stops_paying.from", "above": 444.0,
+                        "if_none": True}]}, set(pages.ARTICLES), "test")
+    latent = {"stops_paying": None}
+    row = verdicts.ledger([claim], {"latent": latent}, ["D5"])[0]
+    assert row.verdict == "holds" and row.number.startswith(
+        "z_dim where more stop paying off none")
     latent["stops_paying"] = {"from": 256}
-    row = _row("ae-needs-thousand-dims", {"open_questions": {"sweeps": {"latent":
-                                                                        latent}}})
+    row = verdicts.ledger([claim], {"latent": latent}, ["D5"])[0]
     assert row.verdict == "does not hold"
+
+
+def test_the_thousand_dimensions_stay_untested_on_other_images():
+    assert _claim("ae-needs-thousand-dims").conditions == ()
 
 
 # --- a malformed ledger is refused with the entry and the problem named ---------------

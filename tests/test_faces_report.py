@@ -77,8 +77,9 @@ def test_a4_verdict_follows_the_face_rate(context, render):
     many = render("A", _with(context, vae_normal_faces=_rate(900)))
     few = render("A", _with(context, vae_normal_faces=_rate(100)))
     assert "a face rate of 90 % [88 %, 92 %]" in many
-    assert "The measurement confirms the claim: most samples are faces" in many
-    assert "does not confirm the claim: to the detector, most samples" in few
+    assert "The detector's rate supports the claim: it finds a face in most samples" \
+        in many
+    assert "does not support the claim: it finds no face in most samples" in few
     assert "a face rate of 10 % [8 %, 12 %]" in few
 
 
@@ -93,10 +94,26 @@ def test_a6_verdict_follows_the_intervals(context, render):
     flat = render("A", _with(context, r_limit_series=series, r_limit_degrades=False,
                               r_limit_best_faces=series["faces"][0],
                               r_limit_best=series["r_limits"][0]))
-    assert "The two intervals do not overlap, so the measurement confirms the claim" \
-        in falls
-    assert "the measurement does not confirm the claim" in flat
+    assert "The two intervals do not overlap, so the detector's rate supports the " \
+        "claim" in falls
+    assert "the detector's rate does not support the claim" in flat
+    assert "confirm" not in falls and "confirm" not in flat
     assert "the face rate is 5 % [4 %, 7 %]" in falls
+
+
+def test_c8_names_a_best_setting_only_where_the_intervals_part(context, render):
+    c8 = copy.deepcopy(context["results"]["c8_pca_ellipse"])
+    c8["best"].update(n_components=120, fact=0.8, faces=_rate(700))
+    c8["worst"].update(n_components=50, fact=0.6, faces=_rate(300))
+    apart = render("C", _with(context, c8_pca_ellipse={**c8, "faces_differ": True}))
+    c8["worst"]["faces"] = _rate(680)
+    level = render("C", _with(context, c8_pca_ellipse={**c8, "faces_differ": False}))
+    assert "The best setting, 120 components with fact 0.8" in apart
+    assert "these two intervals do not overlap" in apart
+    assert "The settings tie: their face rates are level within their intervals" \
+        in level
+    assert "names no best setting" in level
+    assert "The best setting" not in level and "the weakest" not in level
 
 
 def test_the_own_judge_is_kept_or_retired_by_its_rank_correlation(context, render):
@@ -181,7 +198,7 @@ def test_d_names_every_latent_step_smaller_than_the_seeds_spread(context, render
              for a, b in zip(points[:-1], points[1:], strict=True)]
     questions["sweeps"]["latent"] = {
         "points": points, "gains": gains, "stops_paying": gains[-1],
-        "payoff_share": 0.1, "values_per_image": 12288, "blog_equivalent_z": 444.4,
+        "payoff_share": 0.1, "values_per_image": 12288,
         "base_mse": {"values": [0.0030, 0.0036], "low": 0.0030, "high": 0.0036}}
     context = copy.deepcopy(context)
     # The smoke profile sweeps no latent size: its figures borrow D1's entry.
@@ -198,6 +215,15 @@ def test_d_names_every_latent_step_smaller_than_the_seeds_spread(context, render
     narrow = render("D", _with(context, open_questions=questions))
     assert "smaller than the spread" not in narrow
     assert "More dimensions stop paying off" in narrow
+    assert "says nothing about CelebA at 96 px" in narrow
+    assert "A size trained to the stopping rule beside the default would tell" in narrow
+    stopped = {"z_dim": 512, "epochs": 30, "mse": 0.0025, "budget_mse": 0.00292}
+    questions["sweeps"]["latent"]["stopped"] = stopped
+    pays = render("D", _with(context, open_questions=questions))
+    assert "the budget made part of the plateau" in pays
+    stopped["mse"] = 0.0031  # within the default AE's seeds: no better
+    level = render("D", _with(context, open_questions=questions))
+    assert "the plateau is the size's, not the budget's" in level
 
 
 def _point(value: float, rate: int, variety: float | None, n: int = 300) -> dict:
