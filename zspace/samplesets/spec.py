@@ -79,7 +79,7 @@ CATALOGUE: dict[str, dict[str, Any]] = {
     "ae_pca_ellipse": {"model": "ae", "sampler": "pca_ellipse", "n_components": 80,
                        "level": 2.35, "fact": 0.7, "fit_within": 3.0},
     # Series: how far from the origin faces last (A6, B1), naive cubes (C7), and
-    # the PCA-ellipse settings (C8).
+    # the PCA-ellipse settings (C8, C11).
     "vae_uniform": {"model": "vae", "sampler": "uniform",
                     "r_limit": [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 5.0, 8.0]},
     "ae_uniform_wide": {"model": "ae", "sampler": "uniform",
@@ -89,6 +89,12 @@ CATALOGUE: dict[str, dict[str, Any]] = {
     "ae_pca_settings": {"model": "ae", "sampler": "pca_ellipse",
                         "n_components": [50, 80, 120], "fact": [0.6, 0.7, 0.8],
                         "level": 2.35, "fit_within": 3.0},
+    # Detail against the number of PCA components (C11), up to all of z_dim = 256.
+    # Fitted to every code (fit_within 0): within 3 sigma on every one of 256
+    # components too few of a small build's codes remain for the PCA.
+    "ae_pca_components": {"model": "ae", "sampler": "pca_ellipse",
+                          "n_components": [20, 50, 100, 150, 200, 250, 256],
+                          "level": 2.35, "fact": 0.7, "fit_within": 0.0},
 }
 
 
