@@ -113,7 +113,7 @@ def test_c8_names_a_best_setting_only_where_the_intervals_part(context, render):
     assert "The settings tie: their face rates are level within their intervals" \
         in level
     assert "names no best setting" in level
-    assert "The best setting" not in level and "the weakest" not in level
+    assert "The best setting," not in level and "; the weakest," not in level
 
 
 def test_the_own_judge_is_kept_or_retired_by_its_rank_correlation(context, render):
