@@ -33,7 +33,7 @@ import numpy as np
 
 from zspace.files import sha256_of, write_json_atomic
 from zspace.samplesets.spec import REAL_SOURCES
-from zspace.samplesets.stored import MANIFEST
+from zspace.samplesets.stored import MANIFEST, damage
 
 FILES = ("images.npy", "scores.npz", "features.npy", "summary.json")
 VARIETY_PAIRS = 1000  # random pairs of faces behind each set's variety
@@ -185,8 +185,10 @@ class Maker:
         from zspace.latent.variety import variety_of_faces
 
         folder = Path(job["folder"])
-        if (folder / MANIFEST).is_file():
-            return folder  # another build made it meanwhile
+        if folder.exists():
+            if not damage(folder):
+                return folder  # another build made it meanwhile
+            shutil.rmtree(folder)  # a damaged cache entry: made again below
         settings = job["point"]["settings"]
         images, blocks, resolved = self.draw(settings, job["models"])
         judge = self.run.face_judge
