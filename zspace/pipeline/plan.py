@@ -65,6 +65,8 @@ def set_code() -> list[Path]:
     """The package's source files that decide a sample set's content: the worker
     that makes it, and what it runs."""
     def used(f: Path) -> bool:
+        if not f.is_relative_to(paths.ROOT):
+            return True
         name = f.relative_to(paths.ROOT).as_posix()
         if name.startswith("zspace/latent/"):
             return f.stem in SET_LATENT
@@ -352,7 +354,7 @@ def make_plan(config: Config, build_root: Path | None = None, *,
                          for variant in _variants(config, specs, models, points))
     by_name = {stage.variant.name: stage for stage in model_stages}
     code = meaning_digest(*notebook_code())
-    made_by = meaning_digest(*set_code())
+    made_by = meaning_digest(*set_code()) if points else ""
     set_stages = {point.name: set_stage(point, config, data, by_name, made_by,
                                         build_root)
                   for point in points}
