@@ -19,16 +19,30 @@ from zspace.data import cache_key
 from zspace.data.dataset import DatasetCard
 from zspace.files import sha256_of
 from zspace.pipeline import notebooks as nb
-from zspace.pipeline.plan import discover, expand_specs, notebook_key, notebook_variants
+from zspace.pipeline.plan import (
+    discover,
+    expand_specs,
+    notebook_key,
+    notebook_sets,
+    notebook_variants,
+    set_code,
+    set_key,
+)
 from zspace.pipeline.state import StageKey
 from zspace.site.publish import MANIFEST, PROVENANCE, report_key_parts
 from zspace.store import committed
-from zspace.store.keys import artifact_key, file_digest, variant
+from zspace.store.keys import JUDGE, artifact_key, file_digest, variant, variants
+from zspace.versioning import meaning_digest
 
 CONFIG = load_config("default")
 # The plan's notebooks: with the figures of the configured sweeps' points.
 SPECS = expand_specs(CONFIG, discover(CONFIG, paths.ANALYSIS))
-NEEDED = sorted({m for s in SPECS for m in notebook_variants(s, CONFIG)})
+# The models the notebooks load, and those their sample sets draw from and are
+# judged by.
+NEEDED = sorted({m for s in SPECS for m in notebook_variants(s, CONFIG)}
+                | {v.name for s in SPECS for p in notebook_sets(s, CONFIG) if p.model
+                   for v in variants(p.model, CONFIG)}
+                | ({JUDGE} if any(s.sets for s in SPECS) else set()))
 
 
 def published_manifest(name: str) -> dict:
@@ -74,12 +88,20 @@ def test_committed_figures_and_articles_come_from_main():
     dataset_hash = datasets.pop()
 
     recorded = json.loads((paths.ARTICLES / PROVENANCE).read_text())
+    made_by = meaning_digest(*set_code())
     keys = {}
     for spec in SPECS:
         parameters = nb.resolve_parameters(spec, CONFIG.notebooks.get(spec.name, {}))
         mine = {name: model_keys[name] for name in notebook_variants(spec, CONFIG)}
+        # The sample sets it read, keyed from the committed models as the plan keys
+        # them from the cached ones.
+        sets = {point.name: set_key(
+                    point, [model_keys[v.name] for v in variants(point.model, CONFIG)]
+                    if point.model else [], model_keys[JUDGE], dataset_hash,
+                    made_by, CONFIG.build.kernel_threads)
+                for point in notebook_sets(spec, CONFIG)}
         keys[spec.name] = notebook_key(spec, parameters, dataset_hash, mine,
-                                       CONFIG.build.kernel_threads)
+                                       CONFIG.build.kernel_threads, set_keys=sets)
         assert recorded["notebooks"].get(spec.name) == keys[spec.name].digest, (
             f"the committed report's notebook {spec.name} ran other code, parameters "
             "or models than main's")

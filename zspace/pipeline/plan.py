@@ -408,16 +408,30 @@ def set_stage(point: set_spec.SetPoint, config: Config, data: DataStage,
         else ()
     if data.card is None:
         return SetStage(point, None, None, names, "stale: waiting for the data set")
-    judge = models[keys.JUDGE].key
-    key = digest_of({"settings": dict(point.settings),
-                     "models": [models[name].key for name in names], "judge": judge,
-                     "dataset": data.card.content_hash, "code": code,
-                     "threads": config.build.kernel_threads})
+    key = set_key(point, [models[name].key for name in names],
+                  models[keys.JUDGE].key, data.card.content_hash, code,
+                  config.build.kernel_threads)
     folder = paths.sample_set(build_root, point.sampler, key)
     why = set_damage(folder)
     state = FRESH if not why else (
         "stale: not made" if why == "missing" else f"stale: damaged ({why})")
     return SetStage(point, key, folder, names, state)
+
+
+def set_key(point: set_spec.SetPoint, model_keys: list[str], judge_key: str,
+            dataset_hash: str, code: str, threads: int) -> str:
+    """A sample set's key: its settings, the keys of the models it draws from (in
+    seed order) and of the judge, the data set, the code that makes sets
+    (:func:`set_code`, by meaning) and the compute threads."""
+    return digest_of({"settings": dict(point.settings), "models": model_keys,
+                      "judge": judge_key, "dataset": dataset_hash, "code": code,
+                      "threads": threads})
+
+
+def notebook_sets(spec: nb.NotebookSpec, config: Config) -> list[set_spec.SetPoint]:
+    """The points of the sample sets notebook ``spec`` reads, in catalogue order."""
+    return [p for family in set_spec.families(config.sets)
+            if family.name in spec.sets for p in family.points]
 
 
 def _variants(config: Config, specs: list[nb.NotebookSpec],
