@@ -155,7 +155,7 @@ def test_a_notebook_whose_artifact_is_gone_fails_naming_it_and_trains_nothing(
     build_root, _ = smoke_build
     config = load_config("smoke")
     made = make_plan(config, build_root)
-    stage = next(s for s in made.notebooks if s.spec.name == "20_vae_generation")
+    stage = next(s for s in made.notebooks if s.spec.name == "40_ae_latent_space")
     inputs = made.inputs(stage)
     # The artifact the plan named, removed before the notebook runs: a copy of the
     # manifest points into an empty folder instead of deleting the shared cache.
@@ -166,14 +166,14 @@ def test_a_notebook_whose_artifact_is_gone_fails_naming_it_and_trains_nothing(
                              [(stage, inputs)])
     assert len(failures) == 1
     message = str(failures[0])
-    assert "20_vae_generation" in message and str(gone) in message
+    assert "40_ae_latent_space" in message and str(gone) in message
     assert "missing" in message
     assert sorted((build_root / "cache" / "models").iterdir()) == models_before
     assert not gone.exists() and not list(tmp_path.rglob("*.partial"))
     # The failed run is kept for inspection; the finished one is untouched.
     folder = build_root / "smoke" / "notebooks"
-    assert (folder / "20_vae_generation.failed").is_dir()
-    assert (folder / "20_vae_generation" / "results.json").is_file()
+    assert (folder / "40_ae_latent_space.failed").is_dir()
+    assert (folder / "40_ae_latent_space" / "results.json").is_file()
 
 
 def _results(build_root: Path, notebook: str) -> dict:
