@@ -48,6 +48,7 @@ class Run:
         self.output_dir = output_dir
         self.results: dict[str, Any] = {}
         self._trained: dict[str, Any] = {}
+        self._sets: dict[str, Any] = {}  # name -> StoredSet, opened (and hashed) once
         # content digest -> each image's detection scores
         self._face_scores: dict[str, list[np.ndarray]] = {}
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -194,8 +195,10 @@ class Run:
             raise BuildError(f"sample set {name} is not among this notebook's inputs "
                              f"(it reads {declared}); add its name to the notebook's "
                              "zspace.sets metadata")
-        return StoredSet(name, Path(found["folder"]), found["key"],
-                         found.get("values"))
+        if name not in self._sets:
+            self._sets[name] = StoredSet(name, Path(found["folder"]), found["key"],
+                                         found.get("values"))
+        return self._sets[name]
 
     def sample_series(self, family: str) -> list:
         """Every set of series ``family`` (``vae_uniform``), in the order of its

@@ -241,8 +241,7 @@ class Plan:
             if len(stages) == 1 and not stages[0].point.values:
                 rows.append((stages[0].name, stages[0].state))
                 continue
-            labels = [",".join(f"{k}={set_spec._label(v)}" for k, v in st.point.values)
-                      for st in stages]
+            labels = [st.point.name.partition("@")[2] for st in stages]
             stale = [label for label, st in zip(labels, stages, strict=True)
                      if not st.fresh]
             state = FRESH if not stale else (

@@ -151,11 +151,7 @@ def run_notebooks(build: Build, jobs: list[tuple[NotebookStage, dict[str, Any]]]
     threads = [threading.Thread(target=worker, daemon=True,
                                 name=f"zspace-notebooks-{i}") for i in range(workers)]
     try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            while thread.is_alive():  # short waits: Ctrl-C is seen between them
-                thread.join(0.2)
+        start_and_wait(threads)
     except KeyboardInterrupt:
         _stop(build, kernels, threads)
         raise
@@ -164,6 +160,16 @@ def run_notebooks(build: Build, jobs: list[tuple[NotebookStage, dict[str, Any]]]
     if crashes:
         raise crashes[0]
     return failures
+
+
+def start_and_wait(threads: list[threading.Thread]) -> None:
+    """Start ``threads`` and wait for them all, in short waits: Ctrl-C is seen between
+    them (a thread's ``join`` with no timeout would hold it back)."""
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(0.2)
 
 
 def _stop(build: Build, kernels: Kernels, threads: list[threading.Thread]) -> None:

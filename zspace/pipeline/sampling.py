@@ -20,7 +20,7 @@ from zspace import paths
 from zspace.errors import BuildError
 from zspace.files import write_json_atomic
 from zspace.pipeline.plan import Plan, SetStage
-from zspace.pipeline.runner import Build
+from zspace.pipeline.runner import Build, start_and_wait
 from zspace.pipeline.setmaker import partial_folder
 
 TAIL_LINES = 20  # of a failed worker's output, in the error
@@ -103,11 +103,7 @@ def run_sets(build: Build, plan: Plan) -> int:
     threads = [threading.Thread(target=lane, args=(i, stages[i::lanes]), daemon=True,
                                 name=f"zspace-sets-{i}") for i in range(lanes)]
     try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            while thread.is_alive():  # short waits: Ctrl-C is seen between them
-                thread.join(0.2)
+        start_and_wait(threads)
     except KeyboardInterrupt:
         kernels.stop()
         for thread in threads:

@@ -33,7 +33,7 @@ import numpy as np
 
 from zspace.files import sha256_of, write_json_atomic
 from zspace.samplesets.spec import REAL_SOURCES
-from zspace.samplesets.stored import MANIFEST, damage
+from zspace.samplesets.stored import MANIFEST, block_rates, damage, pooled
 
 FILES = ("images.npy", "scores.npz", "features.npy", "summary.json")
 VARIETY_PAIRS = 1000  # random pairs of faces behind each set's variety
@@ -180,7 +180,7 @@ class Maker:
 
     def make(self, job: dict[str, Any]) -> Path:
         """Draw, judge and store one set; return its folder."""
-        from zspace.faces import FaceRate, counts_at, over_seeds
+        from zspace.faces import counts_at
         from zspace.latent.metrics import quality
         from zspace.latent.variety import variety_of_faces
 
@@ -194,15 +194,12 @@ class Maker:
         judge = self.run.face_judge
         scores = judge.detection_scores(images)
         counts = counts_at(scores, judge.threshold)
-        rates, start = [], 0
-        for size in blocks:
-            rates.append(FaceRate.from_counts(counts[start:start + size]).as_dict())
-            start += size
+        rates = block_rates(counts, blocks)
         features = self.run.features(images)
         summary = {
             "name": job["point"]["name"], "blocks": blocks, "resolved": resolved,
             "face_judge": judge.describe(),
-            "faces": over_seeds(rates) if len(rates) > 1 else rates[0],
+            "faces": pooled(rates),
             "seed_faces": rates,
             "quality": quality(self.run.test_features, features, k=3, rng=0),
             "variety": variety_of_faces(images, counts, VARIETY_PAIRS,

@@ -34,6 +34,23 @@ def damage(folder: Path) -> str:
     return ""
 
 
+def block_rates(counts: np.ndarray, blocks: list[int]) -> list[dict]:
+    """The face rate, with its Wilson interval, of each seed's block of images."""
+    from zspace.faces import FaceRate
+
+    edges = np.cumsum([0, *blocks])
+    return [FaceRate.from_counts(counts[a:b]).as_dict()
+            for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def pooled(rates: list[dict]) -> dict:
+    """The face rate over the seeds (:func:`zspace.faces.over_seeds`); a single
+    block's own rate for real images."""
+    from zspace.faces import over_seeds
+
+    return over_seeds(rates) if len(rates) > 1 else rates[0]
+
+
 class StoredSet:
     """One sample set as a notebook reads it.
 
@@ -118,21 +135,14 @@ class StoredSet:
 
     def seed_rates(self, threshold: float | None = None) -> list[dict]:
         """The face rate of each seed's model, with its Wilson interval."""
-        from zspace.faces import FaceRate
-
-        counts, edges = self.counts(threshold), np.cumsum([0, *self.summary["blocks"]])
-        return [FaceRate.from_counts(counts[a:b]).as_dict()
-                for a, b in zip(edges[:-1], edges[1:], strict=True)]
+        return block_rates(self.counts(threshold), self.summary["blocks"])
 
     def face_rate(self, threshold: float | None = None) -> dict:
         """The face rate over the seeds (:func:`zspace.faces.over_seeds`); a single
         block's rate for real images."""
         if threshold is None:
             return self.summary["faces"]
-        from zspace.faces import over_seeds
-
-        rates = self.seed_rates(threshold)
-        return over_seeds(rates) if len(rates) > 1 else rates[0]
+        return pooled(self.seed_rates(threshold))
 
     @property
     def quality(self) -> dict[str, float]:
