@@ -37,6 +37,9 @@ PAGES = {"A": "A-vae-faces", "B": "B-ae-latent-space", "C": "C-fragmentation",
          "D": "D-open-questions"}
 # Article D exists where the configuration has a sweep its notebook reads.
 SWEEP_ARTICLE = "D"
+# The page that holds every method and caveat once; the articles link its sections.
+METHODS = "methods"
+METHODS_TITLE = "Methods"
 
 
 def articles_of(context: dict) -> dict[str, str]:
@@ -148,6 +151,9 @@ def render_site(site: Path, context: dict[str, Any], links: Links,
              **{page_name(a): f"articles/{a}.md.j2" for a in articles}}
     nav = [("index", "Overview")] + [(page_name(a), f"{a}. {t}")
                                      for a, t in articles.items()]
+    if (templates / f"{METHODS}.md.j2").is_file():  # a test's templates may lack it
+        pages[METHODS] = f"{METHODS}.md.j2"
+        nav.append((METHODS, METHODS_TITLE))
     with_explorer = html_pages and explorer.has_explorer(context)
     if with_explorer:
         nav.append((explorer.PAGE, explorer.TITLE))
@@ -166,9 +172,11 @@ def render_site(site: Path, context: dict[str, Any], links: Links,
                 text = env.get_template(template).render(**context)
                 if as_html:
                     # md_in_html: Markdown inside <details markdown="1"> (the
-                    # index folds its long tables away).
+                    # index folds its long tables away); toc: headings get the
+                    # ids a code host gives them, so "methods.html#variety" and
+                    # "methods.md#variety" reach the same section.
                     body = Markup(markdown.markdown(
-                        text, extensions=["tables", "md_in_html"]))
+                        text, extensions=["tables", "md_in_html", "toc"]))
                     text = env.get_template("layout.html.j2").render(
                         body=body, nav=nav, current=stem, **context)
             except jinja2.UndefinedError as error:
