@@ -152,7 +152,7 @@ def test_a3_names_the_models_that_ran_into_their_cap(context, render):
     assert "(each end a mean over 3 epochs)" in smoothed
     assert "The AE stopped after 10 epochs, its held-out squared error 3.0 % lower" \
         in mixed
-    assert "the wide AE ran into its cap of 10 epochs with its last stretch still " \
+    assert "The wide AE ran into its cap of 10 epochs with its last stretch still " \
         "removing 9.0 %" in mixed
     assert "The wide AE had not levelled off" in mixed
     assert "had not levelled off" not in done
