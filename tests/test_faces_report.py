@@ -150,10 +150,8 @@ def test_a3_names_the_models_that_ran_into_their_cap(context, render):
     smoothed = render("A", _with(context, stopping={
         **stopping({"AE": (0.03, False)}), "smoothing": 3}))
     assert "(each end a mean over 3 epochs)" in smoothed
-    assert "The AE stopped after 10 epochs, its held-out squared error 3.0 % lower" \
-        in mixed
-    assert "The wide AE ran into its cap of 10 epochs with its last stretch still " \
-        "removing 9.0 %" in mixed
+    assert "| AE | 10 | 3.0 % (since epoch 8) | the rule |" in mixed
+    assert "| wide AE | 10 | 9.0 % | its cap of 10 epochs |" in mixed
     assert "The wide AE had not levelled off" in mixed
     assert "had not levelled off" not in done
     assert "a perfect copy would still score 2,237 per image" in done
