@@ -44,6 +44,13 @@ MIN_IMAGES = 4
 MIN_SIDE = WINDOW * 2 ** (len(SCALE_WEIGHTS) - 1)  # the window fits the last level
 
 
+def settings() -> dict:
+    """The measure's settings, as the Methods page states them."""
+    return {"scales": len(SCALE_WEIGHTS),
+            "weights": [round(float(w), 4) for w in SCALE_WEIGHTS],
+            "window": WINDOW, "window_sigma": WINDOW_SIGMA, "min_faces": MIN_FACES}
+
+
 def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
     """Multi-scale SSIM of two images (h, w, 3) or (h, w), uint8 or in [0, 1]."""
     return float(ms_ssim_batch(np.asarray(a)[None], np.asarray(b)[None])[0])
