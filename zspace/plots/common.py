@@ -180,3 +180,54 @@ def spread_figure(clouds: dict[str, np.ndarray]) -> Figure:
     right.grid(alpha=0.3)
     figure.tight_layout()
     return figure
+
+
+def reference_panels(x: Sequence[float], panels: dict[str, dict], xlabel: str,
+                     label: str, reference_label: str = "real test images",
+                     size: tuple[float, float] = (10.0, 3.0)) -> Figure:
+    """Charts side by side, one measure each against a swept value: its values with
+    their 95 % intervals as bars, and the reference's value as a grey line in its
+    interval's band.
+
+    Args:
+        x: The swept values (an r_limit...).
+        panels: Per chart title, ``{"values": [...], "reference": {...}, "key": k}``:
+            dicts with ``k``, ``low`` and ``high`` aligned with ``x`` (None or a
+            None value: not measured there), the reference's dict, and optionally
+            ``"lines": {label: y}``, further dotted horizontal lines.
+        xlabel: Label of the x axis.
+        label: The series' name in the legend.
+        reference_label: The reference's name in the legend.
+        size: Figure size in inches.
+    """
+    figure = new_figure(*size)
+    for index, (title, panel) in enumerate(panels.items(), 1):
+        axes = figure.add_subplot(1, len(panels), index)
+        key = panel["key"]
+
+        def read(entry, field, key=key):
+            return (np.nan if entry is None or entry.get(key) is None
+                    else float(entry[field]))
+
+        centre = np.array([read(v, key) for v in panel["values"]])
+        low = np.array([read(v, "low") for v in panel["values"]])
+        high = np.array([read(v, "high") for v in panel["values"]])
+        shown = [centre, low, high]
+        reference = panel.get("reference")
+        if reference is not None and reference.get(key) is not None:
+            axes.axhspan(reference["low"], reference["high"], color="0.85", zorder=0)
+            axes.axhline(reference[key], color="0.5", lw=1, zorder=0,
+                         label=f"{reference_label} ({reference[key]:.2f})")
+            shown.append([reference["low"], reference["high"]])
+        for line_label, y in panel.get("lines", {}).items():
+            axes.axhline(y, color="0.3", lw=1, ls=":", zorder=0, label=line_label)
+            shown.append([y])
+        axes.errorbar(x, centre, yerr=np.vstack([centre - low, high - centre]),
+                      marker="o", capsize=3, label=label)
+        fix_axis(axes, "y", shown)
+        axes.set_xlabel(xlabel)
+        axes.set_title(title, fontsize="medium")
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize="x-small")
+    figure.tight_layout()
+    return figure
