@@ -43,7 +43,8 @@ def paragraphs(text: str) -> list[str]:
 
 
 def sentences(paragraph: str) -> list[str]:
-    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", paragraph)  # a link reads as its text
+    # A link reads as its text.
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", paragraph)
     text = re.sub(r"`[^`]*`", "X", text)
     parts = re.split(r"(?<=[.?!])\s+(?=[A-Z(\"'])", text)
     return [part for part in parts if re.search(r"[A-Za-z]", part)]
