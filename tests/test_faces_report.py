@@ -253,9 +253,9 @@ def test_c10_names_narrow_escapes_and_curves_without_a_variety(context, render):
               best_at_target={})
     text = render("C", _with(context, quality_variety=qv))
     assert "None of the other samplers is dominated" in text
-    assert "If a tie within the 95 % intervals counts as a match, AE, Gaussian (by AE, " \
-        "GMM (10)); AE, GMM (10) (by AE, Gaussian) are dominated. They escape only by " \
-        "differences too small to measure." in text
+    assert "If a tie within the 95 % intervals counts as a match, AE, Gaussian " \
+        "(by AE, GMM (10)); AE, GMM (10) (by AE, Gaussian) are dominated. They " \
+        "escape only by differences too small to measure." in text
     assert "dominated too" not in text
     assert "AE, PCA ellipse (by" not in text
     assert "compared with no other: VAE, N(0, s^2 I)." in text
