@@ -4,7 +4,7 @@ the trained models, and a place for its figures and numbers.
 A notebook starts with ``run = zspace.notebook.start(inputs_file, output_dir)`` (the
 two parameters the pipeline injects) and then calls ``run.dataset``,
 ``run.model("vae")``, ``run.sample_set("vae_normal")`` (a sampler's images, drawn
-and judged once for every notebook), ``run.quality(images)`` (the own judge),
+and judged once for every notebook), ``run.quality(images)`` (the judge network),
 ``run.face_rate(images)`` (the independent face judge), ``run.variety(images, n,
 rng)`` (how different the faces among them are), ``run.save_figure(fig,
 "A4-...")`` and ``run.record(...)``.

@@ -1,4 +1,4 @@
-"""How well the own judge does its training task on held-out images.
+"""How well the judge network does its training task on held-out images.
 
 The judge (:mod:`zspace.networks.judge`) regresses every attribute, standardised over
 the training set, or names an image's turn. Its features are only as good as that
