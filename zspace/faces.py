@@ -1,5 +1,5 @@
 """An independent face judge: a pretrained face detector counts faces (README, "The
-report"; ``articles/C-fragmentation.md``, "How the faces are judged").
+report"; ``articles/C-fragmentation.md``, "the face detector (Methods)").
 
 The judge is dlib's frontal face detector (histogram of oriented gradients features and
 a linear classifier, trained by dlib's authors on photographs of real people). Its
