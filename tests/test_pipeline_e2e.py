@@ -20,6 +20,7 @@ pytestmark = pytest.mark.slow
 
 CATALOGUE = ["A1", "A2", "A3", "A4", "A5", "A6", "A7", "A8", "A9", "B1", "B2",
              "B3", "C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "C10", "C11",
+             "C12",
              # the smoke profile's two-point sweep kl: a figure of the sweep, and one
              # per point named by the sweep and the point
              "D1", "D2@kl.kl_factor=1", "D2@kl.kl_factor=5", "D7"]

@@ -310,3 +310,58 @@ def sampler_comparison_figure(
     grid = image_grid(rows, row_labels=list(labels), title=title)
     return stack([grid, bars(list(labels), metrics, log_scale=log_scale,
                              value_labels=True)])
+
+
+def mixture_scan_figure(scan: dict, thresholds: tuple[float, float] = (0.05, 4.0)
+                        ) -> Figure:
+    """Figure C12: one cloud or pockets, from :func:`zspace.latent.fragments.
+    mixture_scan`'s result.
+
+    Three panels against the number of mixture components k: the held-out and the
+    training log-likelihood gain over one Gaussian (nats per point), the share of
+    held-out points no component claims with 90 % or more, and the median distance
+    between neighbouring components' means (Mahalanobis units).
+
+    Args:
+        scan: The dict of ``mixture_scan``.
+        thresholds: The ambiguous share below which, and the separation above which,
+            components count as apart; drawn as dashed lines.
+    """
+    ks = np.asarray(scan["ks"])
+    single = scan["ks"].index(1)
+    heldout = np.asarray(scan["heldout_loglik"]) - scan["heldout_loglik"][single]
+    train = np.asarray(scan["train_loglik"]) - scan["train_loglik"][single]
+    mixed = [i for i, k in enumerate(scan["ks"]) if k > 1]
+    figure = new_figure(12.0, 3.6)
+    gain, ambiguous, apart = (figure.add_subplot(1, 3, n) for n in (1, 2, 3))
+    gain.plot(ks, heldout, "o-", color="#4a78c2", lw=1.6, label="held-out points")
+    gain.plot(ks, train, "s--", color=_CLOUD, lw=1.0, ms=4, label="training points")
+    gain.axhline(0.0, color="black", lw=0.8)
+    fix_axis(gain, "y", [*heldout, *train], include=[0.0])
+    gain.set_ylabel("log-likelihood gain (nats per point)")
+    gain.set_title("mixture against one Gaussian", fontsize="medium")
+    gain.legend(fontsize="small", loc="best")
+    share = [scan["ambiguous_by_k"][i] for i in mixed]
+    ambiguous.plot(ks[mixed], share, "o-", color=_GENERATED, lw=1.6)
+    ambiguous.axhline(thresholds[0], color="#2ca02c", lw=0.8, ls="--",
+                      label=f"pockets: below {thresholds[0]:.0%}")
+    set_limits(ambiguous, "y", nice_limits([0.0, *share, thresholds[0]]))
+    ambiguous.set_ylabel("share of held-out points")
+    ambiguous.set_title("no component above 90 %", fontsize="medium")
+    ambiguous.legend(fontsize="small", loc="best")
+    distance = [scan["separation_by_k"][i] for i in mixed]
+    apart.plot(ks[mixed], distance, "o-", color="#9467bd", lw=1.6)
+    apart.axhline(thresholds[1], color="#2ca02c", lw=0.8, ls="--",
+                  label=f"pockets: above {thresholds[1]:g}")
+    set_limits(apart, "y", nice_limits([0.0, *distance, thresholds[1]]))
+    apart.set_ylabel("distance to the nearest component")
+    apart.set_title("how far apart the components are", fontsize="medium")
+    apart.legend(fontsize="small", loc="best")
+    for axes in (gain, ambiguous, apart):
+        axes.set_xticks(ks)
+        axes.set_xlabel("mixture components k")
+        axes.grid(alpha=0.3)
+    figure.suptitle(f"Gaussian mixtures on the leading {scan['dims']} principal "
+                    "components of the AE's training encodings", fontsize="medium")
+    figure.tight_layout()
+    return figure
