@@ -156,6 +156,25 @@ def test_background_takes_over_only_beyond_an_even_spread_and_faces_alike_near()
     assert _row("background-far-out", results(0.75, unmeasured)).verdict == "partly"
 
 
+def test_pockets_need_a_held_out_gain_and_components_apart():
+    def results(gain, ambiguous, separation):
+        return {"c_fragments": {"gain_per_point": gain, "ambiguous_share": ambiguous,
+                                "separation": separation, "pocket_ambiguous": 0.05,
+                                "pocket_separation": 4.0}}
+
+    row = _row("fragmented-pockets", results(1.8, 0.0, 9.5))  # three blobs
+    assert (row.verdict, row.figure) == ("holds", "C12")
+    assert row.number == ("held-out log-likelihood gain per point of a mixture over "
+                          "one Gaussian 1.8 against 0.5 (a clear gain)")
+    # A mixture beats one Gaussian, but its components overlap: a lumpy cloud.
+    assert _row("fragmented-pockets", results(9.5, 0.11, 2.5)).verdict == "partly"
+    # Apart, but no better than one Gaussian on held-out points: not pockets either.
+    assert _row("fragmented-pockets", results(0.1, 0.01, 5.0)).verdict == "partly"
+    # One Gaussian cloud: no gain, pieces that overlap.
+    one_cloud = results(0.0, 0.71, 1.6)
+    assert _row("fragmented-pockets", one_cloud).verdict == "does not hold"
+
+
 def test_the_rendered_table_shows_the_flipped_verdict():
     env = template_environment(paths.REPORT_TEMPLATES, autoescape=False)
     env.globals.update(figure_href=lambda figure, article: f"../figures/{figure}.png",
