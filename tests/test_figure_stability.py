@@ -43,8 +43,8 @@ def test_noise_in_the_last_bits_leaves_every_figure_within_tolerance(
         rms = figure.distance.rms if figure.distance else 0.0
         print(f"  {figure.figure_id:<4} {figure.status:<9} rms {rms:.6f} "
               f"({rms * 255:.3f} grey levels) {figure.reason}")
-    # 23, D1 and the smoke sweep's two D2 points
-    assert len(result.figures) == 26
+    # 24 (C12 included), D1, the smoke sweep's two D2 points and their grid D7
+    assert len(result.figures) == 28
     changed = {f.figure_id: (f.distance.rms if f.distance else None, f.verdict)
                for f in result.figures if f.status != "unchanged"}
     assert changed == {}
