@@ -200,10 +200,19 @@ def _client(b: Build) -> Iterator[tuple[Any, bool]]:
     with dask.config.set(settings), _quiet(), LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True,
             scheduler_kwargs={"dashboard": False}, silence_logs=logging.WARNING,
-            env={"TMPDIR": str(system_tmp)} if system_tmp else {}) as cluster, \
+            env=_local_environment(system_tmp)) as cluster, \
             Client(cluster) as client:
         b.say(f"dask: a local cluster of {workers} worker processes")
         yield client, True
+
+
+def _local_environment(system_tmp) -> dict[str, str]:
+    """What a local worker's environment changes: the temporary folder from before
+    the session (short paths for kernel sockets), TensorFlow's C++ notices off."""
+    env = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+    if system_tmp is not None:
+        env["TMPDIR"] = str(system_tmp)
+    return env
 
 
 @contextlib.contextmanager
@@ -383,12 +392,12 @@ def _named(name: str, error: BaseException) -> ZspaceError:
 
 
 def _running(client, by_key: dict) -> str:
-    """``; running: model vae, notebook 20_vae_generation`` (or nothing)."""
+    """``; running: model vae, notebook 20_vae_generation`` (or nothing): the tasks
+    the workers execute now, not those they hold in their queues."""
     try:
-        processing = client.processing()
+        executing = client.run(tasks.executing, on_error="ignore")
     except Exception:  # a scheduler gone mid-build answers nothing useful
         return ""
-    names = sorted(by_key[key].stage.name for keys in processing.values()
+    names = sorted(by_key[key].stage.name for keys in executing.values()
                    for key in keys if key in by_key)
     return f"; running: {', '.join(names)}" if names else ""
-

@@ -190,6 +190,11 @@ def run_notebook(spec, parameters: dict[str, Any], manifest: dict[str, Any],
     return record
 
 
+def executing(dask_worker=None) -> list[str]:
+    """The keys of the tasks this worker executes now."""
+    return [str(task.key) for task in dask_worker.state.executing]
+
+
 def close_set_makers() -> int:
     """End this worker's set makers (their standard input closes); return how many."""
     with _makers_lock:
