@@ -68,6 +68,7 @@ from zspace.pipeline.sampling import jobs_file, stale_sets
 CONNECT_SECONDS = 10  # to reach a scheduler before the build gives up
 ADDRESS_VARIABLE = "DASK_SCHEDULER_ADDRESS"
 QUIET_SECONDS = 60  # without a finished task, a line says what is running
+RUNNING_NAMED = 4  # tasks a progress line names; more are counted
 INSTALL = 'pip install -e ".[dask]"'
 
 
@@ -121,8 +122,9 @@ def cluster(b: Build) -> Iterator[Cluster]:
         try:
             yield Cluster(client, local, token)
         finally:
-            with contextlib.suppress(Exception):
-                client.run(tasks.close_set_makers)
+            if not local:  # a local cluster's set makers end with its workers
+                with contextlib.suppress(Exception):
+                    client.run(tasks.close_set_makers)
 
 
 @dataclass(frozen=True)
@@ -199,7 +201,9 @@ def _client(b: Build) -> Iterator[tuple[Any, bool]]:
                 "distributed.nanny.pre-spawn-environ": {}}
     with dask.config.set(settings), _quiet(), LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True,
-            scheduler_kwargs={"dashboard": False}, silence_logs=logging.WARNING,
+            # HTTP routes on a free local port, without the dashboard
+            dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False},
+            silence_logs=logging.WARNING,
             env=_local_environment(system_tmp)) as cluster, \
             Client(cluster) as client:
         b.say(f"dask: a local cluster of {workers} worker processes")
@@ -371,7 +375,9 @@ def _finished(b: Build, task: _Task, made: Made, state, started: float) -> None:
         made.models += 1
         b.models_made.append(stage.variant.name)
         verb = "loaded" if record.get("cached") else "made"
-        b.say(f"  {stage.name}: {verb} {where} ({stage.source.why})")
+        resumed = record.get("resumed_from_epoch")
+        after = f", resumed after epoch {resumed}" if resumed else ""
+        b.say(f"  {stage.name}: {verb} {where} ({stage.source.why}{after})")
     elif task.kind == "set":
         made.sets += 1
         b.say(f"  {stage.name}: made {where}")
@@ -400,4 +406,6 @@ def _running(client, by_key: dict) -> str:
         return ""
     names = sorted(by_key[key].stage.name for keys in executing.values()
                    for key in keys if key in by_key)
+    if len(names) > RUNNING_NAMED:
+        names[RUNNING_NAMED:] = [f"{len(names) - RUNNING_NAMED} more"]
     return f"; running: {', '.join(names)}" if names else ""

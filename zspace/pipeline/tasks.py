@@ -125,7 +125,8 @@ def train(stage, config: dict[str, Any], build_root: str, token: str,
                                  committed_dir=Path(committed_dir) if committed_dir
                                  else None,
                                  callbacks=_fault_callbacks())
-    return _record(started, log, cached=trained.loaded_from_cache)
+    return _record(started, log, cached=trained.loaded_from_cache,
+                   resumed_from_epoch=trained.meta.get("resumed_from_epoch"))
 
 
 def make_set(job: dict[str, Any], inputs_file: str, profile_folder: str, token: str,
