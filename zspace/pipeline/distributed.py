@@ -335,11 +335,15 @@ def _wait(b: Build, client, submitted: list[_Task]) -> Made:
             done = set()
         for future in done:
             _finished(b, by_key[future.key], made, state, started)
+            # Released once recorded: a worker that dies later holding its result
+            # would otherwise have the scheduler run it again.
+            future.release()
             line = f"    ({len(submitted) - len(pending)} of {len(submitted)} done"
             b.say(line + _running(client, by_key) + ")")
             quiet_since = time.monotonic()
         if pending and time.monotonic() - quiet_since > QUIET_SECONDS:
-            b.say("    (" + _running(client, by_key).removeprefix("; ") + ")")
+            running = _running(client, by_key).removeprefix("; ")
+            b.say(f"    ({running or 'waiting for workers'})")
             quiet_since = time.monotonic()
     return made
 
