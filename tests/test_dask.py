@@ -77,6 +77,14 @@ def _arguments(project: Path, *overrides: str) -> list[str]:
             *[a for s in _settings(project, *overrides) for a in ("--set", s)]]
 
 
+def test_without_dask_the_executor_is_a_configuration_error(project, monkeypatch,
+                                                             capsys):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import fails
+    assert cli.main(["build", *_arguments(project)]) == 2
+    assert 'pip install -e ".[dask]"' in capsys.readouterr().err
+    assert not (project / "build" / "cache").exists()  # before anything ran
+
+
 def _cluster(processes: bool = True) -> LocalCluster:
     """One worker with one thread and no GPU."""
     return LocalCluster(n_workers=1, threads_per_worker=1, processes=processes,

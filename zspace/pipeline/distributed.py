@@ -43,7 +43,6 @@ Faults:
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import logging
 import os
 import secrets
@@ -78,9 +77,11 @@ def require() -> None:
     Raises:
         ConfigError: Naming the extra to install.
     """
-    if importlib.util.find_spec("distributed") is None:
-        raise ConfigError('build.executor = "dask" needs dask.distributed, which is '
-                          f"not installed: {INSTALL}")
+    try:
+        import distributed  # noqa: F401
+    except ImportError as error:
+        raise ConfigError('build.executor = "dask" needs dask.distributed, which '
+                          f"does not import ({error}): {INSTALL}") from None
 
 
 @dataclass
