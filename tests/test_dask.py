@@ -25,7 +25,7 @@ from tests import test_build as tiny
 from zspace import cli, paths
 from zspace.config import load_config
 from zspace.errors import SchedulerUnreachable, UnsharedFolder
-from zspace.pipeline import engine, plan, tasks
+from zspace.pipeline import engine, plan, tasks, trainjob
 
 pytestmark = pytest.mark.slow
 
@@ -190,8 +190,8 @@ def test_dask_smoke_build_after_a_killed_worker_has_the_local_figures(
     shutil.copytree(local_root / "cache" / "data", build / "cache" / "data")
     shutil.copytree(local_root / "kernels", build / "kernels")
     killed = tmp_path / "killed"
-    # Read by each training task: the first epoch to end ends its worker, once.
-    monkeypatch.setenv(tasks.FAULT_KILL_TRAINING_ONCE, str(killed))
+    # Read by each training: the first epoch to end kills its worker, once.
+    monkeypatch.setenv(trainjob.FAULT_KILL_TRAINING_ONCE, str(killed))
     site = engine.build(load_config("smoke", ['build.executor="dask"']), build,
                         progress=False)
     assert killed.is_file()

@@ -6,29 +6,26 @@ returns a small record (the worker, the seconds, its log) that the client writes
 into the build log under the stage's name. The client records what finished: a
 worker never touches the build's record or the published site.
 
-- :func:`train`: one model stage, in the worker process itself, one training at a
-  time per process; TensorFlow picks its speed options for the device it finds
-  there (``zspace.networks.devices.training_device``). The key's lock
-  (:func:`zspace.lock.key_lock`) is an ``flock``, which the operating system drops
-  when a worker dies, so the retry resumes from the checkpoints the dead one left.
+- :func:`train`: one model stage, in a process of its own
+  (:mod:`zspace.pipeline.trainjob`, which says why); TensorFlow picks its speed
+  options for the device it finds there (``devices.training_device``). The key's
+  lock (:func:`zspace.lock.key_lock`) is an ``flock``, which the operating system
+  drops when that process dies with its worker, so the retry resumes from the
+  checkpoints the dead one left.
 - :func:`make_set`: one sample set, handed to the worker's set maker, a
   ``python -m zspace.pipeline.setmaker --serve`` process that keeps the data set,
   the models and the judge loaded between sets, with the kernels' thread count (as
   the local executor's workers).
 - :func:`run_notebook`: one notebook, with papermill kernels started by the worker.
-
-Fault injection for the tests: with ``ZSPACE_FAULT_KILL_TRAINING_ONCE=<file>`` in a
-worker's environment, the first training to finish an epoch (and its checkpoint)
-after ``<file>`` was created by nobody creates it and ends its worker process at
-once, as a crash or an out-of-memory kill would.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import logging
+import json
 import os
+import pickle
 import subprocess
 import sys
 import tempfile
@@ -42,16 +39,13 @@ from zspace.errors import UnsharedFolder, ZspaceError
 from zspace.files import write_json_atomic
 from zspace.pipeline.session import SCRATCH
 
-FAULT_KILL_TRAINING_ONCE = "ZSPACE_FAULT_KILL_TRAINING_ONCE"
 # In build/<profile>/: the client's probe token, the workers' replies (in the
 # session's scratch folder, removed when the build ends).
 PROBE_FOLDER = f"{SCRATCH}/probe"
 TAIL_LINES = 20  # of a failed set maker's output, in the error
 
-_training = threading.Lock()  # one training per worker process
 _makers_lock = threading.Lock()
 _makers: dict[str, _SetMaker] = {}  # this process's set makers, by inputs file
-_datasets: dict[str, Any] = {}  # data sets opened by this process, by cache entry
 
 
 class StageFailed(ZspaceError):
@@ -102,7 +96,8 @@ def check_folder(profile_folder: str, token: str) -> None:
 
 def train(stage, config: dict[str, Any], build_root: str, token: str,
           committed_dir: str | None, inputs: list | None = None) -> dict[str, Any]:
-    """Make one model stage (``zspace.pipeline.plan.ModelStage``) as the plan says.
+    """Make one model stage (``zspace.pipeline.plan.ModelStage``) as the plan says,
+    in a process of its own (:mod:`zspace.pipeline.trainjob`).
 
     Args:
         stage: The stage.
@@ -112,21 +107,31 @@ def train(stage, config: dict[str, Any], build_root: str, token: str,
         committed_dir: ``models/<profile>/``, where the plan looked.
         inputs: The records of the tasks this one waits for (unused).
     """
-    from zspace.config import config_from_dict
-    from zspace.training.trainer import make_model
+    profile = str(Path(build_root) / config["name"])
+    check_folder(profile, token)
+    folder = _scratch(profile) / f"train-{stage.key}"
+    folder.mkdir(parents=True, exist_ok=True)
+    job, result, output = (folder / "job.pickle", folder / "result.json",
+                           folder / "output.txt")
+    result.unlink(missing_ok=True)
+    job.write_bytes(pickle.dumps({"stage": stage, "config": config,
+                                  "build_root": str(seen(build_root)),
+                                  "committed_dir": committed_dir}))
+    started = time.perf_counter()
+    with output.open("w") as out:
+        code = subprocess.run(
+            [sys.executable, "-m", "zspace.pipeline.trainjob", str(job), str(result),
+             str(os.getpid())], stdout=out, stderr=subprocess.STDOUT).returncode
+    log = output.read_text(errors="replace")
+    outcome = json.loads(result.read_text()) if result.is_file() else {}
+    if code or "error" in outcome:
+        from zspace.pipeline.session import relevant_lines
 
-    resolved = config_from_dict(config)
-    check_folder(str(Path(build_root) / resolved.name), token)
-    with _training, _captured() as log:
-        started = time.perf_counter()
-        with _failures_carry(log):
-            dataset = _dataset(resolved, build_root)
-            trained = make_model(stage, dataset, seen(build_root), progress=False,
-                                 committed_dir=Path(committed_dir) if committed_dir
-                                 else None,
-                                 callbacks=_fault_callbacks())
-    return _record(started, log, cached=trained.loaded_from_cache,
-                   resumed_from_epoch=trained.meta.get("resumed_from_epoch"))
+        raise StageFailed(
+            outcome.get("error") or f"the training process ended with exit {code}; "
+            "its output ends:\n" + "\n".join(relevant_lines(log, TAIL_LINES)),
+            log, outcome.get("exit_code", 6))
+    return _record(started, io.StringIO(log), **outcome)
 
 
 def make_set(job: dict[str, Any], inputs_file: str, profile_folder: str, token: str,
@@ -260,56 +265,6 @@ def _scratch(profile_folder: str) -> Path:
               / f"worker-{socket.gethostname()}-{os.getpid()}")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def _dataset(config, build_root: str):
-    """The configuration's data set, prepared by the client (opened once here)."""
-    from zspace.data import cache_entry, load_dataset
-
-    entry = str(cache_entry(config.data, seen(build_root)))
-    if entry not in _datasets:
-        _datasets[entry] = load_dataset(config.data, seen(build_root), False)
-    return _datasets[entry]
-
-
-def _fault_callbacks() -> list:
-    marker = os.environ.get(FAULT_KILL_TRAINING_ONCE)
-    if not marker:
-        return []
-    import keras
-
-    class KillOnce(keras.callbacks.Callback):
-        """Ends the worker process after the first epoch's checkpoint, once."""
-
-        def on_epoch_end(self, epoch, logs=None):
-            try:
-                descriptor = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                return
-            os.write(descriptor, str(os.getpid()).encode())
-            os.close(descriptor)
-            os._exit(70)
-
-    return [KillOnce()]
-
-
-@contextlib.contextmanager
-def _captured() -> Iterator[io.StringIO]:
-    """What this thread logs (zspace's loggers, TensorFlow's, Keras'), as text."""
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    thread = threading.get_ident()
-    handler.addFilter(lambda record: record.thread == thread)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(min(level, logging.INFO) if level else logging.INFO)
-    try:
-        yield buffer
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
 
 
 @contextlib.contextmanager
