@@ -153,9 +153,15 @@ def test_training_waits_for_a_worker_with_a_gpu(project):
         config = load_config(project / "tiny.toml", _settings(
             project, f"build.scheduler={cluster.scheduler_address}",
             "build.gpus_per_training=1"))
-        sites = []
-        thread = threading.Thread(target=lambda: sites.append(engine.build(
-            config, project / "build", progress=False)))
+        outcome = []
+
+        def build():
+            try:
+                outcome.append(engine.build(config, project / "build", progress=False))
+            except Exception as error:  # reported by the test's thread
+                outcome.append(error)
+
+        thread = threading.Thread(target=build)
         thread.start()
         deadline = time.monotonic() + 120
         while not any(key.startswith("model ae-") and state == "no-worker"
@@ -176,7 +182,8 @@ def test_training_waits_for_a_worker_with_a_gpu(project):
         finally:
             gpu_worker.terminate()
             gpu_worker.wait(30)
-    assert sites and (sites[0] / "figures" / "X3-ae.png").is_file()
+    assert outcome and isinstance(outcome[0], Path), outcome
+    assert (outcome[0] / "figures" / "X3-ae.png").is_file()
     gpu = [a for a, info in workers.items() if info["resources"].get("GPU")]
     log = (project / "build" / "smoke" / "build.log").read_text()
     assert f"model ae: made on {gpu[0]}" in log

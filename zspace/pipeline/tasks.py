@@ -42,7 +42,10 @@ from zspace.pipeline.session import SCRATCH
 # In build/<profile>/: the client's probe token, the workers' replies (in the
 # session's scratch folder, removed when the build ends).
 PROBE_FOLDER = f"{SCRATCH}/probe"
-TAIL_LINES = 20  # of a failed set maker's output, in the error
+TAIL_LINES = 20  # of a failed process's output, in the error
+# The longest temporary folder for kernel sockets: a socket path has at most 107
+# bytes, and the kernel's folder and file names take about 40 of them.
+SOCKET_DIR_CHARACTERS = 60
 
 _makers_lock = threading.Lock()
 _makers: dict[str, _SetMaker] = {}  # this process's set makers, by inputs file
@@ -121,7 +124,8 @@ def train(stage, config: dict[str, Any], build_root: str, token: str,
     with output.open("w") as out:
         code = subprocess.run(
             [sys.executable, "-m", "zspace.pipeline.trainjob", str(job), str(result),
-             str(os.getpid())], stdout=out, stderr=subprocess.STDOUT).returncode
+             str(os.getpid())], stdout=out, stderr=subprocess.STDOUT,
+            env={"TF_CPP_MIN_LOG_LEVEL": "2", **os.environ}).returncode
     log = output.read_text(errors="replace")
     outcome = json.loads(result.read_text()) if result.is_file() else {}
     if code or "error" in outcome:
@@ -177,8 +181,7 @@ def run_notebook(spec, parameters: dict[str, Any], manifest: dict[str, Any],
     from zspace.pipeline.runner import run_notebook as run
 
     check_folder(profile_folder, token)
-    kernels = Kernels(_scratch(profile_folder), True,
-                      Path(tempfile.gettempdir()), threads)
+    kernels = Kernels(_scratch(profile_folder), True, _socket_dir(), threads)
     log = io.StringIO()
     started = time.perf_counter()
     try:
@@ -255,6 +258,16 @@ class _SetMaker:
             self.process.wait(30)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+
+def _socket_dir() -> Path:
+    """Where kernel sockets go: the temporary folder, unless its path is too long
+    for a Unix socket's (a worker started inside a build's session has the build's
+    scratch folder as its temporary folder)."""
+    folder = Path(tempfile.gettempdir())
+    if len(str(folder)) > SOCKET_DIR_CHARACTERS and Path("/tmp").is_dir():
+        return Path("/tmp")
+    return folder
 
 
 def _scratch(profile_folder: str) -> Path:
