@@ -20,7 +20,7 @@ from ``build.scheduler`` or ``DASK_SCHEDULER_ADDRESS``; without either, a
 ``LocalCluster`` of ``build.parallel_notebooks`` worker processes with one thread
 each, which keep this process's environment (Dask's one-thread defaults for OpenMP
 and BLAS are left out: the kernels and the set makers set their own thread count,
-and a training then computes as it does in the local executor).
+and a training process then has this one's, as in the local executor).
 
 Faults:
 
@@ -34,7 +34,8 @@ Faults:
   dead one left, whose key lock the operating system released with it. The local
   cluster allows one such retry (``distributed.scheduler.allowed-failures = 1``);
   a scheduler of your own has its own setting (Dask's default is 3). After that
-  the build fails, naming the stage.
+  the build fails, naming the stage. (Dask counts the death against every task
+  the worker held, queued ones included.)
 - Ctrl-C cancels every task, stops a local cluster with its workers and their
   kernels, and leaves the published report as it was; the next build resumes
   from what finished.
