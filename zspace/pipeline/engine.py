@@ -61,7 +61,7 @@ def build(config: Config, build_root: Path | None = None, *, force: bool = False
             published site untouched, and finished stages kept for the next build.
     """
     if config.build.executor == "dask":
-        from zspace.pipeline.distributed import require
+        from zspace.pipeline.cluster import require
 
         require()  # before anything runs
     b = Build(config, paths.build_dir(build_root), progress)
