@@ -22,8 +22,8 @@ Faults:
 
 - The build folder must be on a file system every worker sees: the client writes
   a token into it and every worker writes a reply beside it
-  (:func:`zspace.pipeline.cluster.probe`); a
-  worker that cannot is an :class:`UnsharedFolder` error (exit 2).
+  (:func:`zspace.pipeline.cluster.probe`); a worker that cannot is an
+  :class:`UnsharedFolder` error (exit 2).
 - A scheduler that does not answer within ``cluster.CONNECT_SECONDS`` is a
   :class:`SchedulerUnreachable` error (exit 5).
 - A worker that dies while running a task: the scheduler runs the task again on
