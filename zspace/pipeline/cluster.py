@@ -54,17 +54,8 @@ def connect(b: Build) -> Iterator[tuple[Any, bool]]:
 
     address = b.config.build.scheduler or os.environ.get(ADDRESS_VARIABLE, "")
     if address:
-        try:
-            client = Client(address, timeout=f"{CONNECT_SECONDS}s")
-        except (OSError, TimeoutError) as error:
-            where = ("build.scheduler" if b.config.build.scheduler
-                     else ADDRESS_VARIABLE)
-            raise SchedulerUnreachable(
-                f"the Dask scheduler at {address} ({where}) did not answer within "
-                f"{CONNECT_SECONDS} s: {error}. Start it (dask scheduler) or correct "
-                f"the address") from None
-        b.say(f"dask: scheduler {address}, {len(_workers(client))} workers")
-        with client, _quiet():
+        with _quiet(), _reach(b, address) as client:
+            b.say(f"dask: scheduler {address}, {len(_workers(client))} workers")
             yield client, False
         return
     workers = b.config.build.parallel_notebooks
@@ -83,6 +74,24 @@ def connect(b: Build) -> Iterator[tuple[Any, bool]]:
             Client(cluster) as client:
         b.say(f"dask: a local cluster of {workers} worker processes")
         yield client, True
+
+
+def _reach(b: Build, address: str):
+    """A client of the scheduler at ``address``.
+
+    Raises:
+        SchedulerUnreachable: It did not answer within :data:`CONNECT_SECONDS`.
+    """
+    from distributed import Client
+
+    try:
+        return Client(address, timeout=f"{CONNECT_SECONDS}s")
+    except (OSError, TimeoutError) as error:
+        where = "build.scheduler" if b.config.build.scheduler else ADDRESS_VARIABLE
+        raise SchedulerUnreachable(
+            f"the Dask scheduler at {address} ({where}) did not answer within "
+            f"{CONNECT_SECONDS} s: {error}. Start it (dask scheduler) or correct the "
+            "address") from None
 
 
 def _local_environment(system_tmp) -> dict[str, str]:
