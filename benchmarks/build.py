@@ -7,6 +7,13 @@ of the cold build's stages: each stage's seconds and its share of the build, so 
 next regression shows where it is.
 
     .venv/bin/python benchmarks/build.py [--profile smoke|default] [--keep DIR]
+    .venv/bin/python benchmarks/build.py --executors [--profile ...] [--keep DIR]
+
+With ``--executors`` it times instead two cold builds side by side, one with the
+local executor and one with the Dask executor on a local cluster
+(``build.executor = "dask"``, needs ``pip install -e ".[dask]"``), each in a fresh
+folder of its own, and prints the ratio; the machine's load average is printed
+beside each, since a busy machine makes the ratio mean little.
 
 The default profile is what a fresh clone builds with the README's first command
 (published models, nothing trained); it runs with ``build.publish=false`` so the
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -77,13 +85,32 @@ def describe(label: str, seconds: float, ran: dict) -> str:
             f"notebook time {notebook_seconds:>7.1f} s   kernel start share {share}")
 
 
+def compare_executors(build_dir: Path, profile: str) -> None:
+    """Time a cold build with each executor and print the ratio."""
+    seconds = {}
+    for executor in ("local", "dask"):
+        load = os.getloadavg()[0]
+        seconds[executor], _ = run_build(build_dir / executor, profile,
+                                         f'build.executor="{executor}"')
+        print(f"cold build, {executor} executor: {seconds[executor]:>8.1f} s   "
+              f"(load average before: {load:.1f}, after: {os.getloadavg()[0]:.1f}, "
+              f"{os.cpu_count()} cores)")
+    print(f"dask / local: {seconds['dask'] / seconds['local']:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="smoke", choices=("smoke", "default"))
     parser.add_argument("--keep", type=Path, help="build here and keep the folder")
+    parser.add_argument("--executors", action="store_true",
+                        help="time a cold build with the local and with the Dask "
+                             "executor instead")
     args = parser.parse_args()
     build_dir = args.keep or Path(tempfile.mkdtemp(prefix="zspace-bench-"))
     print(f"{args.profile} profile, build folder {build_dir}")
+    if args.executors:
+        compare_executors(build_dir, args.profile)
+        return
     cold = run_build(build_dir, args.profile)
     print(describe("cold build", *cold))
     print(stage_table(build_dir, args.profile))

@@ -87,3 +87,19 @@ def test_digest_follows_content():
     assert load_config("smoke").digest() == load_config("smoke").digest()
     assert load_config("smoke").digest() != load_config(
         "smoke", ["train.seed=5"]).digest()
+
+
+def test_cluster_settings_need_the_dask_executor():
+    assert load_config(None).build.executor == "local"
+    with pytest.raises(ConfigError, match="build.executor: 'slurm' is not one of "
+                                          "local, dask"):
+        load_config(None, ["build.executor=slurm"])
+    with pytest.raises(ConfigError, match=r"build.scheduler = 'tcp://h:8786' needs "
+                                          r'build.executor = "dask"'):
+        load_config(None, ["build.scheduler=tcp://h:8786"])
+    with pytest.raises(ConfigError, match="build.gpus_per_training: expected 0 or "
+                                          "more, got -1"):
+        load_config(None, ["build.executor=dask", "build.gpus_per_training=-1"])
+    cluster = load_config(None, ["build.executor=dask", "build.scheduler=tcp://h:8786",
+                                 "build.gpus_per_training=1"]).build
+    assert (cluster.scheduler, cluster.gpus_per_training) == ("tcp://h:8786", 1)

@@ -3,9 +3,10 @@ diff | clean.
 
 Exit codes: 0 success, 1 (diff only) a figure changed, 2 bad input (configuration,
 data path, model file, diff side, a profile name that is not a slug, a folder that
-clean or publish-models would delete but no build made), 3 a failed build step, 4 the
-build folder, or a model key being trained, is in use by another process, 5 the
-machine lacks a tool a setting needs (a C++ compiler for speed.fuse_batch_norm), 6 an
+clean or publish-models would delete but no build made, a build folder a Dask worker
+does not see), 3 a failed build step, 4 the build folder, or a model key being
+trained, is in use by another process, 5 the machine lacks a tool a setting needs (a
+C++ compiler for speed.fuse_batch_norm) or the Dask scheduler does not answer, 6 an
 unexpected error (a bug: one line on the terminal, the traceback in the build log or a
 temporary file), 7 the file system refused a write (full disk, read-only, a path
 through a file, a name too long), 129 hung up (SIGHUP), 130 interrupted (Ctrl-C), 141

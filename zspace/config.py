@@ -261,6 +261,19 @@ class BuildConfig:
             ("": the repository's ``models/``).
         max_sweep_points: The most points one sweep may have; each point trains a
             model, so a larger grid is refused unless this is raised on purpose.
+        executor: ``local`` runs the stages in this process and its kernels;
+            ``dask`` runs each model, sample set and notebook as a task of a
+            ``dask.distributed`` cluster (:mod:`zspace.pipeline.distributed`; needs
+            ``pip install -e ".[dask]"``). Neither is part of any key: both make
+            the same figures.
+        scheduler: The Dask scheduler's address (``tcp://host:8786``); "": the
+            ``DASK_SCHEDULER_ADDRESS`` environment variable, else a local cluster
+            of ``parallel_notebooks`` worker processes. Only with ``executor =
+            "dask"``.
+        gpus_per_training: ``GPU`` resources each training task asks of a Dask
+            worker (workers declare theirs: ``dask worker ... --resources GPU=1``);
+            0: trainings run on any worker. Only with ``executor = "dask"``; a
+            local cluster's workers declare no GPUs, so it is ignored there.
     """
 
     parallel_notebooks: int = 2
@@ -274,6 +287,26 @@ class BuildConfig:
     templates_dir: str = ""
     models_dir: str = ""
     max_sweep_points: int = 64
+    executor: str = "local"
+    scheduler: str = ""
+    gpus_per_training: int = 0
+
+    def check(self, prefix: str = "build.") -> None:
+        """Refuse cluster settings without the cluster.
+
+        Raises:
+            ConfigError: ``scheduler`` or ``gpus_per_training`` with the local
+                executor.
+        """
+        if self.executor == "dask":
+            return
+        for name, value in (("scheduler", self.scheduler),
+                            ("gpus_per_training", self.gpus_per_training)):
+            if value:
+                raise ConfigError(
+                    f"{prefix}{name} = {value!r} needs {prefix}executor = \"dask\" "
+                    f"(it is {self.executor!r}): set {prefix}executor=\"dask\" or "
+                    f"leave {prefix}{name} out")
 
 
 @dataclass(frozen=True)
@@ -597,6 +630,7 @@ _CHOICES = {
     "loss": ("bce", "mse"),
     "strategy": ("default", "mirrored", "multiworker"),
     "precision": ("float32", "mixed_bfloat16", "mixed_float16"),
+    "executor": ("local", "dask"),
 }
 
 _POSITIVE = {"image_size", "z_dim", "batch_size", "crop_size", "feature_dim",
@@ -634,7 +668,7 @@ def _check_choices(config: Any, prefix: str) -> None:
         if f.name in _POSITIVE and value <= 0:
             raise ConfigError(f"{key}: expected a positive number, got {value!r}")
         if f.name in ("num_train", "num_test", "num_val", "num_epochs",
-                      "workers") and value < 0:
+                      "workers", "gpus_per_training") and value < 0:
             raise ConfigError(f"{key}: expected 0 or more, got {value!r}")
         if f.name in _RANGES:
             sensible, what = _RANGES[f.name]
@@ -659,7 +693,7 @@ def _check_choices(config: Any, prefix: str) -> None:
         # train nothing and cache the untrained models.
         raise ConfigError(f"{prefix}num_epochs: expected 1 or more, got "
                           f"{config.num_epochs}")
-    if isinstance(config, SpeedConfig):
+    if isinstance(config, SpeedConfig | BuildConfig):
         config.check(prefix)
     if isinstance(config, SeedsConfig):
         for f in dataclasses.fields(config):

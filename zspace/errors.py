@@ -1,9 +1,10 @@
 """One exception base for zspace, with a subclass per kind of failure.
 
 The CLI maps each subclass to an exit code, so a user (or a script) can tell bad input
-(exit 2) from a failing build step (exit 3), a build folder in use (exit 4), a
-machine that lacks a tool (exit 5), an unexpected error (exit 6, a bug) and a file
-system that refused a write (exit 7).
+(exit 2, a build folder the cluster's workers cannot see among it) from a failing
+build step (exit 3), a build folder in use (exit 4), a machine that lacks a tool or
+a Dask scheduler that does not answer (exit 5), an unexpected error (exit 6, a bug)
+and a file system that refused a write (exit 7).
 """
 
 import errno
@@ -54,6 +55,18 @@ class EnvironmentProblem(ZspaceError):
     """The machine lacks a tool the chosen setting needs (say, a C++ compiler)."""
 
     exit_code = 5
+
+
+class SchedulerUnreachable(EnvironmentProblem):
+    """The Dask scheduler of ``build.scheduler`` (or ``DASK_SCHEDULER_ADDRESS``) did
+    not answer."""
+
+
+class UnsharedFolder(ZspaceError):
+    """A worker of the Dask cluster does not see the build folder the client sees:
+    it is not on a file system that every worker mounts at the same path."""
+
+    exit_code = 2
 
 
 class ForeignFolder(ZspaceError):

@@ -2,7 +2,9 @@
 
 The build goes layer by layer (data, models, sample sets, notebooks, report) and
 makes the plan anew after each layer that ran, so the next layer's keys are those of
-what was made.
+what was made. With ``build.executor = "dask"`` the models, sets and notebooks after
+the data are one graph of tasks on a Dask cluster instead
+(:mod:`zspace.pipeline.distributed`); the report is published here either way.
 """
 
 from __future__ import annotations
@@ -47,7 +49,10 @@ def build(config: Config, build_root: Path | None = None, *, force: bool = False
             one to capture its own output); None: the build opens its own.
 
     Raises:
-        ConfigError: Unknown notebook parameter or stage name (before anything runs).
+        ConfigError: Unknown notebook parameter or stage name, or the Dask executor
+            without Dask installed (before anything runs).
+        SchedulerUnreachable, UnsharedFolder: The Dask executor's scheduler did
+            not answer, or a worker does not see the build folder.
         DataError, ModelError: Bad data path or model file.
         TrainingError: A model's loss became non-finite or exploded.
         BuildBusy: Another process is building in ``build/<profile>/``.
@@ -55,6 +60,10 @@ def build(config: Config, build_root: Path | None = None, *, force: bool = False
         KeyboardInterrupt: Ctrl-C; kernels are stopped, scratch files removed, the
             published site untouched, and finished stages kept for the next build.
     """
+    if config.build.executor == "dask":
+        from zspace.pipeline.cluster import require
+
+        require()  # before anything runs
     b = Build(config, paths.build_dir(build_root), progress)
     plan = make_plan(config, b.build_root)
     _check_only(only, plan)
@@ -62,7 +71,8 @@ def build(config: Config, build_root: Path | None = None, *, force: bool = False
               else open_session(b.root, quiet=not progress))
     with opened as b.session:
         started = time.perf_counter()
-        site, done = _stages(b, plan, force, only)
+        with _executor(b) as cluster:
+            site, done = _stages(b, plan, force, only, cluster)
         seconds = time.perf_counter() - started
         # What each stage of this build took: benchmarks/build.py reads it.
         write_json_atomic(b.root / TIMINGS, {"total": seconds, **b.timings})
@@ -98,9 +108,21 @@ def train(config: Config, build_root: Path | None = None, *, retrain: bool = Fal
     return [_make_model(b, stage, dataset, retrain) for stage in plan.models]
 
 
-def _stages(b: Build, plan: Plan, force: bool,
-            only: tuple[str, ...]) -> tuple[Path, str]:
-    """Run the stale stages of ``plan``; return the site and a summary."""
+def _executor(b: Build) -> contextlib.AbstractContextManager:
+    """The Dask cluster of the build, connected and probed; None: the local
+    executor."""
+    if b.config.build.executor != "dask":
+        return contextlib.nullcontext()
+    from zspace.pipeline.distributed import cluster
+
+    return cluster(b)
+
+
+def _stages(b: Build, plan: Plan, force: bool, only: tuple[str, ...],
+            cluster=None) -> tuple[Path, str]:
+    """Run the stale stages of ``plan`` (on ``cluster``, a
+    :class:`zspace.pipeline.distributed.Cluster`, if given); return the site and a
+    summary."""
     b.root.mkdir(parents=True, exist_ok=True)
     write_json_atomic(b.root / "config.json", b.config.to_dict())
     started = time.perf_counter()
@@ -109,6 +131,45 @@ def _stages(b: Build, plan: Plan, force: bool,
     if not plan.data.fresh:
         plan = _replan(b, plan)
 
+    if cluster is not None:
+        jobs = _notebook_jobs(plan, force, only)
+        b.say(f"notebooks: {len(jobs)} to run, {len(plan.notebooks) - len(jobs)} "
+              "fresh")
+        made = cluster.run(b, plan, jobs)
+        stale, made_sets, failures = made.models, made.sets, made.failures
+    else:
+        stale, made_sets, jobs, failures, plan = _run_here(b, plan, dataset, force,
+                                                          only)
+    if failures:
+        more = (f"\n({len(failures) - 1} more notebooks failed)"
+                if len(failures) > 1 else "")
+        raise BuildError(f"{failures[0]}{more}\nthe published report is unchanged")
+
+    done = f"{len(jobs)} of {len(plan.notebooks)} notebooks run"
+    if made_sets:
+        done = f"{made_sets} sample sets made, {done}"
+    if stale:
+        done = f"{stale} of {len(plan.models)} models made, {done}"
+    if jobs or cluster is not None:
+        plan = _replan(b, plan)
+    site = b.root / "site"
+    if (not jobs and plan.report.fresh
+            and not (force and (not only or REPORT_STAGE in only))):
+        b.say("report: fresh")
+        return site, f"{done}, report fresh"
+    started = time.perf_counter()
+    _publish(b, plan)
+    b.timings["report"] = time.perf_counter() - started
+    b.state.record(REPORT_STAGE, plan.report.key, b.timings["report"])
+    b.say("report: rendered and published")
+    return site, f"{done}, report published"
+
+
+def _run_here(b: Build, plan: Plan, dataset, force: bool, only: tuple[str, ...]
+              ) -> tuple[int, int, list, list[BuildError], Plan]:
+    """Make the stale models, then the sets, then run the notebooks, in this
+    process and its workers; return the models and sets made, the notebooks run,
+    the notebooks' failures and the plan made anew."""
     started = time.perf_counter()
     stale = [stage for stage in plan.models if not stage.fresh]
     for stage in stale:
@@ -123,6 +184,20 @@ def _stages(b: Build, plan: Plan, force: bool,
     if made_sets:
         plan = _replan(b, plan)
 
+    jobs = _notebook_jobs(plan, force, only)
+    b.say(f"notebooks: {len(jobs)} to run, {len(plan.notebooks) - len(jobs)} fresh")
+    started = time.perf_counter()
+    failures = run_notebooks(b, jobs)
+    b.timings["notebooks"] = time.perf_counter() - started
+    return len(stale), made_sets, jobs, failures, plan
+
+
+def _notebook_jobs(plan: Plan, force: bool, only: tuple[str, ...]) -> list:
+    """The notebooks to run, each ``(stage, inputs manifest)``.
+
+    Raises:
+        BuildError: A notebook left out by ``only`` has never run.
+    """
     jobs = []
     for stage in plan.notebooks:
         selected = not only or stage.spec.name in only
@@ -131,33 +206,7 @@ def _stages(b: Build, plan: Plan, force: bool,
         elif not stage.has_outputs:
             raise BuildError(f"notebook {stage.spec.name} has never run; build "
                              "without --only first")
-    b.say(f"notebooks: {len(jobs)} to run, {len(plan.notebooks) - len(jobs)} fresh")
-    started = time.perf_counter()
-    failures = run_notebooks(b, jobs)
-    b.timings["notebooks"] = time.perf_counter() - started
-    if failures:
-        more = (f"\n({len(failures) - 1} more notebooks failed)"
-                if len(failures) > 1 else "")
-        raise BuildError(f"{failures[0]}{more}\nthe published report is unchanged")
-
-    done = f"{len(jobs)} of {len(plan.notebooks)} notebooks run"
-    if made_sets:
-        done = f"{made_sets} sample sets made, {done}"
-    if stale:
-        done = f"{len(stale)} of {len(plan.models)} models made, {done}"
-    if jobs:
-        plan = _replan(b, plan)
-    site = b.root / "site"
-    if (not jobs and plan.report.fresh
-            and not (force and (not only or REPORT_STAGE in only))):
-        b.say("report: fresh")
-        return site, f"{done}, report fresh"
-    started = time.perf_counter()
-    _publish(b, plan)
-    b.timings["report"] = time.perf_counter() - started
-    b.state.record(REPORT_STAGE, plan.report.key, b.timings["report"])
-    b.say("report: rendered and published")
-    return site, f"{done}, report published"
+    return jobs
 
 
 def _replan(b: Build, plan: Plan) -> Plan:

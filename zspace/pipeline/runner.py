@@ -100,37 +100,22 @@ def run_notebooks(build: Build, jobs: list[tuple[NotebookStage, dict[str, Any]]]
     def one(job):
         stage, inputs = job
         spec = stage.spec
-        final = build.root / "notebooks" / spec.name
-        running = final.with_name(spec.name + ".running")
-        failed = final.with_name(spec.name + ".failed")
-        for stale in (running, failed):
-            shutil.rmtree(stale, ignore_errors=True)
-        running.mkdir(parents=True)
         build.say(f"  notebook {spec.name}: running")
         started = time.perf_counter()
-        # The manifest stays beside the executed notebook: the record of what it read.
-        write_json_atomic(running / INPUTS_FILE, inputs)
-        injected = {"inputs_file": str(running / INPUTS_FILE),
-                    "output_dir": str(running)}
         try:
-            nb.execute(spec, {**stage.parameters, **injected},
-                       running / spec.path.name, kernels)
-            _check_figures(spec, running)
+            final = run_notebook(spec, stage.parameters, inputs,
+                                 build.root / "notebooks", kernels)
         except BuildError as error:
             if kernels.stopped:  # interrupted: no record, no .failed folder
-                shutil.rmtree(running, ignore_errors=True)
                 return
-            running.rename(failed)
-            failures.append(BuildError(str(error).replace(str(running), str(failed))))
+            failures.append(error)
             build.say(f"  notebook {spec.name}: FAILED")
             return
         finally:
             _log_kernel_output(build, kernels, spec.name)
-        shutil.rmtree(final, ignore_errors=True)
-        running.rename(final)
         seconds = time.perf_counter() - started
         state.record(stage.name, stage.key, seconds,
-                     kernel_start=_kernel_start_seconds(final / spec.path.name))
+                     kernel_start=kernel_start_seconds(final / spec.path.name))
         build.timings[f"notebook {spec.name}"] = seconds
         build.say(f"  notebook {spec.name}: done in {seconds:.1f} s")
 
@@ -160,6 +145,48 @@ def run_notebooks(build: Build, jobs: list[tuple[NotebookStage, dict[str, Any]]]
     if crashes:
         raise crashes[0]
     return failures
+
+
+def run_notebook(spec: nb.NotebookSpec, parameters: dict[str, Any],
+                 inputs: dict[str, Any], folder: Path, kernels: Kernels) -> Path:
+    """Execute one notebook in ``folder/<name>.running``, renamed to
+    ``folder/<name>`` when it succeeded and to ``<name>.failed`` when it failed.
+
+    Args:
+        spec: The notebook.
+        parameters: Its resolved parameters (the reserved ones are added here).
+        inputs: Its inputs manifest, written beside it as ``inputs.json``.
+        folder: The build's ``notebooks/`` folder.
+        kernels: The kernels to run it with; once stopped, an unfinished notebook's
+            folder is removed instead of kept as ``.failed``.
+
+    Returns:
+        The notebook's folder.
+
+    Raises:
+        BuildError: The notebook failed (the message names its ``.failed`` folder).
+    """
+    final = folder / spec.name
+    running = final.with_name(spec.name + ".running")
+    failed = final.with_name(spec.name + ".failed")
+    for stale in (running, failed):
+        shutil.rmtree(stale, ignore_errors=True)
+    running.mkdir(parents=True)
+    # The manifest stays beside the executed notebook: the record of what it read.
+    write_json_atomic(running / INPUTS_FILE, inputs)
+    injected = {"inputs_file": str(running / INPUTS_FILE), "output_dir": str(running)}
+    try:
+        nb.execute(spec, {**parameters, **injected}, running / spec.path.name, kernels)
+        _check_figures(spec, running)
+    except BuildError as error:
+        if kernels.stopped:
+            shutil.rmtree(running, ignore_errors=True)
+            raise
+        running.rename(failed)
+        raise BuildError(str(error).replace(str(running), str(failed))) from None
+    shutil.rmtree(final, ignore_errors=True)
+    running.rename(final)
+    return final
 
 
 def start_and_wait(threads: list[threading.Thread]) -> None:
@@ -199,7 +226,7 @@ def _check_figures(spec: nb.NotebookSpec, folder: Path) -> None:
                          f"notebook is kept at {folder / spec.path.name}")
 
 
-def _kernel_start_seconds(executed: Path) -> float | None:
+def kernel_start_seconds(executed: Path) -> float | None:
     """Time from papermill's start to the first cell's start: mostly kernel start-up."""
     import datetime
 

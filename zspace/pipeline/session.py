@@ -91,6 +91,10 @@ class BuildLog:
             text = file.read_text(errors="replace")
         except OSError:
             return
+        self.append_text(source, text)
+
+    def append_text(self, source: str, text: str) -> None:
+        """Append captured output, each line prefixed with ``[source]``."""
         lines = [line.rstrip() for line in text.replace("\r", "\n").splitlines()]
         body = "".join(f"[{source}] {line}\n" for line in lines if line.strip())
         self.write(body or f"[{source}] (no output)\n")

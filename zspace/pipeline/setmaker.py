@@ -227,15 +227,25 @@ class Maker:
 
 
 def main(argv: list[str]) -> int:
-    """Make the sets of one jobs file; print one line per set made."""
+    """Make the sets of one jobs file; print one line per set made.
+
+    With ``--serve`` first, the jobs file holds the inputs only, and the jobs come
+    one JSON line at a time on standard input until it closes: a Dask worker's set
+    maker (:mod:`zspace.pipeline.tasks`), which keeps the data set, the models and
+    the judge loaded between the sets it is given.
+    """
     from zspace.config import config_from_dict
     from zspace.notebook import Run
 
+    serve = argv[:1] == ["--serve"]
+    argv = argv[1:] if serve else argv
     jobs = json.loads(Path(argv[0]).read_text())
     scratch = Path(argv[1])
     run = Run(config_from_dict(jobs["inputs"]["config"]), jobs["inputs"], scratch)
     maker = Maker(run)
-    for job in jobs["jobs"]:
+    todo = (json.loads(line) for line in sys.stdin if line.strip()) if serve \
+        else jobs["jobs"]
+    for job in todo:
         print(f"making {job['point']['name']}", flush=True)
         maker.make(job)
         print(f"made {job['point']['name']}", flush=True)

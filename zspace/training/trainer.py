@@ -182,7 +182,8 @@ def train_or_load(
 
 def make_model(stage, dataset: Dataset, build_root: Path | None = None,
                progress: bool = True, retrain: bool = False,
-               committed_dir: Path | None = None) -> TrainedModel:
+               committed_dir: Path | None = None,
+               callbacks: Sequence[keras.callbacks.Callback] = ()) -> TrainedModel:
     """Make the model of one of the plan's model stages, as the plan decided.
 
     The stage carries the variant, its key spec, key, artifact folder and source
@@ -197,6 +198,7 @@ def make_model(stage, dataset: Dataset, build_root: Path | None = None,
         progress: Show a progress bar while training.
         retrain: The plan was made with ``retrain``: drop the cache and checkpoint.
         committed_dir: ``models/<profile>/``, where the plan looked.
+        callbacks: Extra Keras callbacks for ``fit`` (after the checkpoint).
 
     Raises:
         ModelError: The plan was made before the data set was known, or for
@@ -210,7 +212,7 @@ def make_model(stage, dataset: Dataset, build_root: Path | None = None,
                          f"{dataset.card.content_hash[:12]}")
     job = _Job(stage.variant, stage.spec, stage.key, stage.folder, dataset,
                build_root)
-    return _make(job, stage.source, committed_dir, progress, retrain, ())
+    return _make(job, stage.source, committed_dir, progress, retrain, callbacks)
 
 
 def _make(job: _Job, source: sources.Source, committed_dir: Path | None,
