@@ -70,18 +70,25 @@ def _templates(folder: Path) -> None:
     (folder / "articles" / "C.md.j2").write_text("# C\n\nNothing here.\n")
 
 
-@pytest.fixture
-def project(tmp_path, monkeypatch):
+def two_notebooks(root: Path, monkeypatch) -> Path:
+    """``root/analysis`` with the notebooks ``first`` (X1) and ``second`` (X2); returns
+    the folder. Shared by the build, diff and Dask tests."""
     # Key the notebooks on the one module they use, so that edits elsewhere in the
     # package (the models, say) do not make these notebooks stale mid-test.
     monkeypatch.setattr(plan, "notebook_code",
                         lambda: [paths.ROOT / "zspace" / "notebook.py"])
-    analysis = tmp_path / "analysis"
+    analysis = root / "analysis"
     analysis.mkdir()
     _notebook(analysis / "first.ipynb", "points = 5\nscale = 1.5\nlabel = 'five'",
               FIRST, {"X1": "X1-line.png"})
     _notebook(analysis / "second.ipynb", "bars = 3\nfail = False", SECOND,
               {"X2": "X2-bars.png"})
+    return analysis
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    two_notebooks(tmp_path, monkeypatch)
     _templates(tmp_path / "templates")
     return tmp_path
 

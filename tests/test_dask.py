@@ -25,7 +25,7 @@ from tests import test_build as tiny
 from zspace import cli, paths
 from zspace.config import load_config
 from zspace.errors import SchedulerUnreachable, UnsharedFolder
-from zspace.pipeline import engine, plan, tasks, trainjob
+from zspace.pipeline import engine, tasks, trainjob
 
 pytestmark = pytest.mark.slow
 
@@ -44,14 +44,7 @@ run.record(ae=1)
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     """test_build.py's two notebooks and a third that needs the AE (one epoch)."""
-    monkeypatch.setattr(plan, "notebook_code",
-                        lambda: [paths.ROOT / "zspace" / "notebook.py"])
-    analysis = tmp_path / "analysis"
-    analysis.mkdir()
-    tiny._notebook(analysis / "first.ipynb", "points = 5\nscale = 1.5\nlabel = 'five'",
-                   tiny.FIRST, {"X1": "X1-line.png"})
-    tiny._notebook(analysis / "second.ipynb", "bars = 3\nfail = False", tiny.SECOND,
-                   {"X2": "X2-bars.png"})
+    analysis = tiny.two_notebooks(tmp_path, monkeypatch)
     tiny._notebook(analysis / "third.ipynb", "", NEEDS_AE, {"X3": "X3-ae.png"})
     third = analysis / "third.ipynb"
     notebook = json.loads(third.read_text())

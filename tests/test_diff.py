@@ -26,7 +26,7 @@ from zspace.diff import (
     open_side,
     summary_text,
 )
-from zspace.pipeline import engine, plan
+from zspace.pipeline import engine
 
 PROVENANCE = {"notebook": "first", "parameters": {"points": 5}, "models": {"vae": "k1"},
               "dataset": "d1", "code": "c1"}
@@ -322,14 +322,7 @@ def test_cli_exit_codes_table_and_json(tmp_path):
 @pytest.fixture
 def tiny_project(tmp_path, monkeypatch):
     """test_build.py's two notebooks (X1 from ``first``, X2 from ``second``)."""
-    monkeypatch.setattr(plan, "notebook_code",
-                        lambda: [paths.ROOT / "zspace" / "notebook.py"])
-    analysis = tmp_path / "analysis"
-    analysis.mkdir()
-    tiny._notebook(analysis / "first.ipynb", "points = 5\nscale = 1.5\nlabel = 'five'",
-                   tiny.FIRST, {"X1": "X1-line.png"})
-    tiny._notebook(analysis / "second.ipynb", "bars = 3\nfail = False", tiny.SECOND,
-                   {"X2": "X2-bars.png"})
+    tiny.two_notebooks(tmp_path, monkeypatch)
     tiny._templates(tmp_path / "templates")
     return tmp_path
 

@@ -341,22 +341,14 @@ def mixture_scan_figure(scan: dict, thresholds: tuple[float, float] = (0.05, 4.0
     gain.set_ylabel("log-likelihood gain (nats per point)")
     gain.set_title("mixture against one Gaussian", fontsize="medium")
     gain.legend(fontsize="small", loc="best")
-    share = [scan["ambiguous_by_k"][i] for i in mixed]
-    ambiguous.plot(ks[mixed], share, "o-", color=_GENERATED, lw=1.6)
-    ambiguous.axhline(thresholds[0], color="#2ca02c", lw=0.8, ls="--",
-                      label=f"pockets: below {thresholds[0]:.0%}")
-    set_limits(ambiguous, "y", nice_limits([0.0, *share, thresholds[0]]))
-    ambiguous.set_ylabel("share of held-out points")
-    ambiguous.set_title("no component above 90 %", fontsize="medium")
-    ambiguous.legend(fontsize="small", loc="best")
-    distance = [scan["separation_by_k"][i] for i in mixed]
-    apart.plot(ks[mixed], distance, "o-", color="#9467bd", lw=1.6)
-    apart.axhline(thresholds[1], color="#2ca02c", lw=0.8, ls="--",
-                  label=f"pockets: above {thresholds[1]:g}")
-    set_limits(apart, "y", nice_limits([0.0, *distance, thresholds[1]]))
-    apart.set_ylabel("distance to the nearest component")
-    apart.set_title("how far apart the components are", fontsize="medium")
-    apart.legend(fontsize="small", loc="best")
+    _against_threshold(ambiguous, ks[mixed],
+                       [scan["ambiguous_by_k"][i] for i in mixed], _GENERATED,
+                       thresholds[0], f"pockets: below {thresholds[0]:.0%}",
+                       "share of held-out points", "no component above 90 %")
+    _against_threshold(apart, ks[mixed], [scan["separation_by_k"][i] for i in mixed],
+                       "#9467bd", thresholds[1], f"pockets: above {thresholds[1]:g}",
+                       "distance to the nearest component",
+                       "how far apart the components are")
     for axes in (gain, ambiguous, apart):
         axes.set_xticks(ks)
         axes.set_xlabel("mixture components k")
@@ -365,3 +357,14 @@ def mixture_scan_figure(scan: dict, thresholds: tuple[float, float] = (0.05, 4.0
                     "components of the AE's training encodings", fontsize="medium")
     figure.tight_layout()
     return figure
+
+
+def _against_threshold(axes, x, values, color: str, threshold: float, label: str,
+                       ylabel: str, title: str) -> None:
+    """One panel of C12: a measure per k with the ledger's threshold dashed."""
+    axes.plot(x, values, "o-", color=color, lw=1.6)
+    axes.axhline(threshold, color="#2ca02c", lw=0.8, ls="--", label=label)
+    set_limits(axes, "y", nice_limits([0.0, *values, threshold]))
+    axes.set_ylabel(ylabel)
+    axes.set_title(title, fontsize="medium")
+    axes.legend(fontsize="small", loc="best")
