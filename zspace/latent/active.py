@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from zspace.errors import DataError
-from zspace.latent.zpoints import predict_in_batches
+from zspace.latent.zpoints import inference, predict_in_batches
 
 BURDA_THRESHOLD = 0.01  # variance over images of z_mean
 KL_THRESHOLD = 0.1  # nats per dimension
@@ -115,8 +115,10 @@ def encode_distribution(encoder, images: np.ndarray,
         DataError: The encoder does not return two outputs of one shape.
     """
 
+    forward = inference(encoder)
+
     def both(batch, training=False):
-        outputs = encoder(batch, training=training)
+        outputs = forward(batch)
         if not isinstance(outputs, list | tuple) or len(outputs) != 2:
             raise DataError("expected a VAE encoder returning [z_mean, z_log_var]")
         # (batch, 2 * z_dim): one array, so it passes through the batching as is.

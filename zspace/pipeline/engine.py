@@ -273,6 +273,26 @@ def _publish(b: Build, plan: Plan) -> None:
                  build_id=f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{report_key[:8]}",
                  keep_archives=b.config.build.keep_archives,
                  to_repository=b.config.build.publish, deferred=interrupt_deferred)
+    if b.config.build.publish:
+        _publish_judgments(b, plan)
+
+
+def _publish_judgments(b: Build, plan: Plan) -> None:
+    """Publish the sets' judgments beside the report (``judged/<profile>/``), so
+    that a fresh clone draws the sets but judges none of them."""
+    from zspace.samplesets import released
+    from zspace.samplesets.stored import damage
+
+    folders = sorted({stage.folder for stage in plan.sets if stage.folder})
+    missing = [f.name for f in folders if damage(f)]
+    target = released.folder_for(b.config)
+    if missing:  # e.g. a render-only build after the set cache was cleaned
+        b.say(f"judged sets: {target} left as it is; {len(missing)} sets are not in "
+              f"the cache ({missing[0]}, ...)")
+        return
+    with interrupt_deferred():
+        count = released.publish(folders, target)
+    b.say(f"judged sets: {count} published to {target}")
 
 
 def _provenance(b: Build, report_key: str) -> dict[str, Any]:

@@ -39,7 +39,7 @@ REPORT_STAGE = "report"
 # trained with them has a key of its own).
 NOTEBOOK_CODE_EXCLUDED = ("zspace/pipeline/", "zspace/lock.py", "zspace/site/",
                           "zspace/diff/", "zspace/cli.py", "zspace/environment.py",
-                          "zspace/networks/speed.py")
+                          "zspace/networks/speed.py", "zspace/samplesets/released.py")
 
 
 def notebook_code() -> list[Path]:

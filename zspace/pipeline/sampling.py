@@ -4,6 +4,8 @@ share of the sets one after the other (``python -m zspace.pipeline.setmaker``).
 A worker loads the data set, the models and the judge once for all its sets, runs
 with the kernels' thread count and temporary folder, and is killed with them on
 Ctrl-C. A set appears in the cache only whole (:mod:`zspace.pipeline.setmaker`).
+A set whose images match a published judgment takes that judgment
+(:mod:`zspace.samplesets.released`).
 """
 
 from __future__ import annotations
@@ -22,8 +24,12 @@ from zspace.files import write_json_atomic
 from zspace.pipeline.plan import Plan, SetStage
 from zspace.pipeline.runner import Build, start_and_wait
 from zspace.pipeline.setmaker import partial_folder
+from zspace.samplesets import released
 
 TAIL_LINES = 20  # of a failed worker's output, in the error
+# What the build says of a set, by how the worker made it.
+MADE = {"judged": "made", "released": "made, its judgment from the release",
+        "made meanwhile": "made by another build meanwhile"}
 
 
 def stale_sets(plan: Plan) -> list[SetStage]:
@@ -47,6 +53,7 @@ def jobs_file(plan: Plan, stages: list[SetStage]) -> dict[str, Any]:
                      "content_hash": plan.data.card.content_hash},
             "models": {n: {"folder": str(by_name[n].folder), "key": by_name[n].key}
                        for n in names},
+            "judged": str(released.folder_for(plan.config)),
         },
         "jobs": [{"point": st.point.as_dict(), "key": st.key, "folder": str(st.folder),
                   "models": list(st.models),
@@ -89,8 +96,9 @@ def run_sets(build: Build, plan: Plan) -> int:
             pids.append(process.pid)
             try:
                 for line in process.stdout:
-                    if line.startswith("made "):
-                        build.say(f"  set {line.removeprefix('made ').strip()}: made")
+                    if line.startswith("how "):
+                        name, how = line.removeprefix("how ").rsplit(": ", 1)
+                        build.say(f"  set {name}: {MADE.get(how.strip(), 'made')}")
                 process.wait()
             finally:
                 kernels.ended(process.pid, None)

@@ -17,6 +17,10 @@ and the models for it; what it writes, :mod:`zspace.samplesets.stored` reads bac
   sampler resolved to (a cube's half-width, a PCA's components);
 - ``manifest.json``, written last: the key, the settings and each file's size and
   sha256.
+
+Where the report's published judgments (:mod:`zspace.samplesets.released`) hold this
+set under its key, with these very images, the scores and the summary are copied
+from there instead of judged: the images are drawn and the features computed anyway.
 """
 
 from __future__ import annotations
@@ -178,43 +182,26 @@ class Maker:
                             fit_within=within or None, **params), {
             "fit_points": count, "n_components": components}
 
-    def make(self, job: dict[str, Any]) -> Path:
-        """Draw, judge and store one set; return its folder."""
-        from zspace.faces import counts_at
-        from zspace.latent.metrics import quality
-        from zspace.latent.variety import variety_of_faces
-
+    def make(self, job: dict[str, Any]) -> str:
+        """Draw, judge and store one set; return how its judgment was made
+        ("judged", or "released" where it came from the published judgments)."""
         folder = Path(job["folder"])
         if folder.exists():
             if not damage(folder):
-                return folder  # another build made it meanwhile
+                return "made meanwhile"  # by another build
             shutil.rmtree(folder)  # a damaged cache entry: made again below
         settings = job["point"]["settings"]
         images, blocks, resolved = self.draw(settings, job["models"])
-        judge = self.run.face_judge
-        scores = judge.detection_scores(images)
-        counts = counts_at(scores, judge.threshold)
-        rates = block_rates(counts, blocks)
-        features = self.run.features(images)
-        summary = {
-            "name": job["point"]["name"], "blocks": blocks, "resolved": resolved,
-            "face_judge": judge.describe(),
-            "faces": pooled(rates),
-            "seed_faces": rates,
-            "quality": quality(self.run.test_features, features, k=3, rng=0),
-            "variety": variety_of_faces(images, counts, VARIETY_PAIRS,
-                                        stream(settings, 1 << 20)),
-        }
         partial = partial_folder(folder, os.getpid())
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
         np.save(partial / "images.npy", np.ascontiguousarray(images))
-        flat = np.concatenate([np.asarray(s, np.float64) for s in scores]
-                              + [np.zeros(0)])
-        offsets = np.cumsum([0, *(len(s) for s in scores)])
-        np.savez(partial / "scores.npz", scores=flat, offsets=offsets)
-        np.save(partial / "features.npy", features.astype(np.float32))
-        write_json_atomic(partial / "summary.json", summary)
+        features = self.run.features(images).astype(np.float32)
+        np.save(partial / "features.npy", features)
+        how = self._released(job, folder.name, partial, features)
+        if how is None:
+            how = "judged"
+            self._judge(job["point"], images, blocks, resolved, features, partial)
         write_json_atomic(partial / MANIFEST, {
             "key": job["key"], "point": job["point"], "models": job["model_keys"],
             "files": {name: {"bytes": (partial / name).stat().st_size,
@@ -223,11 +210,68 @@ class Maker:
             partial.rename(folder)
         except OSError:  # finished by another process first: keep theirs
             shutil.rmtree(partial, ignore_errors=True)
-        return folder
+        return how
+
+    def _judge(self, point: dict[str, Any], images: np.ndarray, blocks: list[int],
+               resolved: list[dict[str, Any]], features: np.ndarray,
+               partial: Path) -> None:
+        """Judge a set's images: write its scores and summary into ``partial``."""
+        from zspace.faces import counts_at
+        from zspace.latent.metrics import quality
+        from zspace.latent.variety import variety_of_faces
+
+        settings = point["settings"]
+        judge = self.run.face_judge
+        scores = judge.detection_scores(images)
+        counts = counts_at(scores, judge.threshold)
+        rates = block_rates(counts, blocks)
+        summary = {
+            "name": point["name"], "blocks": blocks, "resolved": resolved,
+            "face_judge": judge.describe(),
+            "faces": pooled(rates),
+            "seed_faces": rates,
+            "quality": quality(self.run.test_features, features, k=3, rng=0),
+            "variety": variety_of_faces(images, counts, VARIETY_PAIRS,
+                                        stream(settings, 1 << 20)),
+        }
+        flat = np.concatenate([np.asarray(s, np.float64) for s in scores]
+                              + [np.zeros(0)])
+        offsets = np.cumsum([0, *(len(s) for s in scores)])
+        np.savez(partial / "scores.npz", scores=flat, offsets=offsets)
+        write_json_atomic(partial / "summary.json", summary)
+
+    def _released(self, job: dict[str, Any], folder_name: str, partial: Path,
+                  features: np.ndarray) -> str | None:
+        """Take the set's judgment from the published ones where it applies (same
+        key, the same images byte for byte); return "released", else None.
+
+        The summary's quality comes from the judge's features; where this machine's
+        features differ from the publisher's in their last bits, it is computed
+        again here from this machine's.
+        """
+        from zspace.samplesets import released
+
+        where = self.run.inputs.get("judged")
+        if not where:
+            return None
+        manifest = released.find(Path(where), folder_name, job["key"],
+                                 sha256_of(partial / "images.npy"))
+        if manifest is None:
+            return None
+        released.copy_judgment(Path(where), folder_name, partial)
+        if sha256_of(partial / "features.npy") != \
+                manifest["files"]["features.npy"]["sha256"]:
+            from zspace.latent.metrics import quality
+
+            summary = json.loads((partial / "summary.json").read_text())
+            summary["quality"] = quality(self.run.test_features, features, k=3, rng=0)
+            write_json_atomic(partial / "summary.json", summary)
+        return "released"
 
 
 def main(argv: list[str]) -> int:
-    """Make the sets of one jobs file; print one line per set made.
+    """Make the sets of one jobs file; print two lines per set made:
+    ``how NAME: judged`` (or ``released``), then ``made NAME``.
 
     With ``--serve`` first, the jobs file holds the inputs only, and the jobs come
     one JSON line at a time on standard input until it closes: a Dask worker's set
@@ -247,7 +291,8 @@ def main(argv: list[str]) -> int:
         else jobs["jobs"]
     for job in todo:
         print(f"making {job['point']['name']}", flush=True)
-        maker.make(job)
+        how = maker.make(job)
+        print(f"how {job['point']['name']}: {how}", flush=True)
         print(f"made {job['point']['name']}", flush=True)
     return 0
 
