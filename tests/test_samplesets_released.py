@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from zspace import paths
@@ -32,7 +33,7 @@ def make_sets(tmp_path: Path, build_root: Path, judged: Path, out: str) -> dict:
     stages = [st for st in plan.sets if st.point.name in CHOSEN]
     assert sorted(st.point.name for st in stages) == sorted(CHOSEN)
     spec = jobs_file(plan, stages)
-    spec["inputs"]["judged"] = str(judged)
+    spec["inputs"]["judged"] = str(judged / released.SETS)
     folders = {}
     for job, stage in zip(spec["jobs"], stages, strict=True):
         folders[stage.point.name] = (stage.folder, tmp_path / out / stage.folder.name)
@@ -60,9 +61,10 @@ def test_a_released_judgment_is_taken_and_gives_the_judged_bytes(smoke_build,
     build_root, _ = smoke_build
     plan = make_plan(load_config("smoke"), build_root)
     judged = tmp_path / "judged" / "smoke"
-    count = released.publish([st.folder for st in plan.sets], judged)
+    count, _ = released.publish([st.folder for st in plan.sets], [], judged)
     assert count == len({st.folder for st in plan.sets}) > len(CHOSEN)
-    assert sorted(p.name for p in (judged / plan.sets[0].folder.name).iterdir()) == \
+    entry = judged / released.SETS / plan.sets[0].folder.name
+    assert sorted(p.name for p in entry.iterdir()) == \
         sorted([MANIFEST, *released.FILES])  # no images, no features
 
     made = make_sets(tmp_path, build_root, judged, "from-release")
@@ -71,7 +73,7 @@ def test_a_released_judgment_is_taken_and_gives_the_judged_bytes(smoke_build,
         assert same_files(original, copy), name
 
     # A damaged release entry (its summary edited) is judged anew, to the same bytes.
-    entry = judged / made["vae_normal"][0].name
+    entry = judged / released.SETS / made["vae_normal"][0].name
     summary = json.loads((entry / "summary.json").read_text())
     summary["faces"]["rate"] = 0.0
     (entry / "summary.json").write_text(json.dumps(summary))
@@ -103,5 +105,54 @@ def test_publishing_leaves_a_folder_it_did_not_write_alone(tmp_path):
     target.mkdir(parents=True)
     (target / "notes.txt").write_text("mine")
     with pytest.raises(ForeignFolder, match="notes.txt"):
-        released.publish([], target)
+        released.publish([], [], target)
     assert (target / "notes.txt").read_text() == "mine"
+    (target / "notes.txt").unlink()
+    (target / released.DETECTIONS).mkdir()
+    (target / released.DETECTIONS / "a.txt").write_text("mine")
+    with pytest.raises(ForeignFolder, match=released.DETECTIONS):
+        released.publish([], [], target)
+    assert (target / released.DETECTIONS / "a.txt").read_text() == "mine"
+
+
+def test_a_notebook_takes_published_detections_of_the_very_same_images(tmp_path):
+    from zspace.data.synthetic import generate
+    from zspace.notebook import Run
+
+    config = load_config("smoke")
+    faces, _ = generate(24, 64, seed=5, workers=1, progress=False)
+    first = Run(config, {}, tmp_path / "first")  # judges, and keeps what it judged
+    judged = []
+    real = first.face_judge.detection_scores
+
+    def counting(images):
+        judged.append(len(images))
+        return real(images)
+
+    first.face_judge.detection_scores = counting
+    rate = first.face_rate(faces)
+    kept = tmp_path / "first" / released.DETECTIONS / f"{released.digest(faces)}.npz"
+    assert judged == [24] and kept.is_file()
+
+    # The release: the first run's detections. Published images are not judged
+    # again; other bytes are.
+    target = tmp_path / "judged"
+    assert released.publish([], [kept], target) == (0, 1)
+    second = Run(config, {"detections": str(target / released.DETECTIONS)},
+                 tmp_path / "second")
+    second.face_judge.detection_scores = counting
+    assert second.face_rate(faces) == rate and judged == [24]
+    assert (tmp_path / "second" / released.DETECTIONS / kept.name).is_file()
+    other = faces.copy()
+    other[0, 0, 0, 0] ^= 1
+    second.face_rate(other)
+    assert judged == [24, 24]
+
+    # Detections kept with other judge settings are not taken.
+    stored = dict(np.load(kept))
+    stored["judge"] = np.array(json.dumps({"image_size": 1}))
+    np.savez(target / released.DETECTIONS / kept.name, **stored)
+    third = Run(config, {"detections": str(target / released.DETECTIONS)},
+                tmp_path / "third")
+    third.face_judge.detection_scores = counting
+    assert third.face_rate(faces) == rate and judged == [24, 24, 24]

@@ -18,7 +18,6 @@ trains: a missing, damaged or mismatching input is an error that names it.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
 from pathlib import Path
@@ -170,13 +169,33 @@ class Run:
                      threshold: float | None = None) -> np.ndarray:
         """Faces found per image, from detections kept per image set (by content)."""
         from zspace.faces import counts_at
+        from zspace.samplesets import released
 
         images = np.ascontiguousarray(images)
-        digest = hashlib.sha256(images).hexdigest() + str(images.shape)
+        digest = released.digest(images)
         if digest not in self._face_scores:
-            self._face_scores[digest] = self.face_judge.detection_scores(images)
+            self._face_scores[digest] = self._detections(images, digest)
         return counts_at(self._face_scores[digest], self.face_judge.threshold,
                          threshold)
+
+    def _detections(self, images: np.ndarray, digest: str) -> list[np.ndarray]:
+        """Each image's detection scores: the published ones where this very batch
+        was judged for the report (``zspace.samplesets.released``), else judged
+        here. Either way they are kept in ``detections/`` of the output folder,
+        which the publishing build releases."""
+        import dlib
+
+        from zspace.samplesets import released
+
+        judge = {**self.face_judge.describe(), "dlib": dlib.__version__}
+        where = self.inputs.get("detections")
+        scores = (released.load_detections(Path(where) / f"{digest}.npz", judge)
+                  if where else None)
+        if scores is None:
+            scores = self.face_judge.detection_scores(images)
+        released.save_detections(
+            self.output_dir / released.DETECTIONS / f"{digest}.npz", scores, judge)
+        return scores
 
     def sample_set(self, name: str):
         """The stored sample set ``name`` (:class:`zspace.samplesets.stored.

@@ -278,8 +278,9 @@ def _publish(b: Build, plan: Plan) -> None:
 
 
 def _publish_judgments(b: Build, plan: Plan) -> None:
-    """Publish the sets' judgments beside the report (``judged/<profile>/``), so
-    that a fresh clone draws the sets but judges none of them."""
+    """Publish what the report's build judged beside the report
+    (``judged/<profile>/``): the sets' judgments and the notebooks' other
+    detections, so that a fresh clone draws the same images but judges none."""
     from zspace.samplesets import released
     from zspace.samplesets.stored import damage
 
@@ -287,12 +288,14 @@ def _publish_judgments(b: Build, plan: Plan) -> None:
     missing = [f.name for f in folders if damage(f)]
     target = released.folder_for(b.config)
     if missing:  # e.g. a render-only build after the set cache was cleaned
-        b.say(f"judged sets: {target} left as it is; {len(missing)} sets are not in "
+        b.say(f"judgments: {target} left as it is; {len(missing)} sets are not in "
               f"the cache ({missing[0]}, ...)")
         return
+    detections = [path for stage in plan.notebooks for path in sorted(
+        (b.root / "notebooks" / stage.spec.name / released.DETECTIONS).glob("*.npz"))]
     with interrupt_deferred():
-        count = released.publish(folders, target)
-    b.say(f"judged sets: {count} published to {target}")
+        sets, batches = released.publish(folders, detections, target)
+    b.say(f"judgments: {sets} sets and {batches} other batches published to {target}")
 
 
 def _provenance(b: Build, report_key: str) -> dict[str, Any]:

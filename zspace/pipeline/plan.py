@@ -24,6 +24,7 @@ from zspace.data.dataset import DatasetCard
 from zspace.errors import ConfigError
 from zspace.pipeline import notebooks as nb
 from zspace.pipeline.state import BuildState, StageKey, describe_change
+from zspace.samplesets import released
 from zspace.samplesets import spec as set_spec
 from zspace.samplesets.stored import damage as set_damage
 from zspace.site.publish import published_damage, report_key_parts
@@ -284,6 +285,8 @@ class Plan:
                             "values": dict(st.point.values)}
                      for name, st in stage.sets.items()},
             "figures": stage.spec.figures,
+            # Detections published with the report (zspace.samplesets.released).
+            "detections": str(released.folder_for(self.config) / released.DETECTIONS),
         }
 
 
