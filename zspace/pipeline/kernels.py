@@ -37,6 +37,12 @@ _numbers = itertools.count(1)
 # OpenMP (oneDNN, scikit-learn's extensions), and the BLAS under NumPy and SciPy.
 THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
                     "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+# NumPy advises the kernel to back each large array with huge pages. Where the
+# kernel then compacts memory at the first touch (transparent huge pages with
+# ``defrag = madvise``, as on our build machines), each new 100 MB array stalls for
+# about half a second: a quarter of notebook 90's time went there. Off in every
+# process the build starts, unless the caller set it (benchmarks/hugepages.py).
+HUGEPAGE_VARIABLE = "NUMPY_MADVISE_HUGEPAGE"
 
 
 class Kernels:
@@ -83,6 +89,7 @@ class Kernels:
             env["TMPDIR"] = str(self.scratch / "tmp")
         # Read by TensorFlow's C++ side as it loads; absl prints its preamble anyway.
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        env.setdefault(HUGEPAGE_VARIABLE, "0")
         if self.threads is not None:
             # Read once, as the libraries load: the kernel's process is new.
             for name in THREAD_VARIABLES:
