@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-import zipfile
+import os
+
+# As pipeline.py does, before NumPy loads (zspace.pipeline.kernels.HUGEPAGE_VARIABLE).
+os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
+
+import zipfile  # noqa: E402
 from pathlib import Path
 
 import numpy as np
