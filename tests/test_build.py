@@ -211,6 +211,19 @@ def test_a_dying_kernel_shows_its_output_and_leaves_no_files(project, monkeypatc
         ".zspace-profile", "build.log", "config.json", "notebooks", "state.json"]
 
 
+def test_the_notebook_that_took_longest_last_time_starts_first(project, executed):
+    _build(project, "build.parallel_notebooks=1")
+    assert executed == ["first", "second"]  # a new folder: the order they come in
+    state_file = project / "build" / "smoke" / "state.json"
+    stages = json.loads(state_file.read_text())
+    stages["notebook first"]["seconds"] = 1.0
+    stages["notebook second"]["seconds"] = 60.0
+    state_file.write_text(json.dumps(stages))
+    executed.clear()
+    _build(project, "build.parallel_notebooks=1", force=True)
+    assert executed == ["second", "first"]
+
+
 def test_force_and_only(project, executed):
     _build(project)
     executed.clear()

@@ -76,9 +76,18 @@ class Build:
                        self.session.system_tmp, self.config.build.kernel_threads)
 
 
+def expected_cost(state, stage: NotebookStage) -> float:
+    """How long notebook ``stage`` should take, to order the runs: its last run's
+    seconds in this build folder (whatever its key was then), else, in a new folder,
+    the number of models and sets it reads (notebook 90 reads the sweeps' models)."""
+    seconds = state.previous(stage.name).get("seconds")
+    return float(seconds) if seconds else float(len(stage.models) + len(stage.sets))
+
+
 def run_notebooks(build: Build, jobs: list[tuple[NotebookStage, dict[str, Any]]]
                   ) -> list[BuildError]:
-    """Execute notebooks, several at once; return the failures (others are recorded).
+    """Execute notebooks, several at once, the longest first; return the failures
+    (others are recorded).
 
     Args:
         build: The build.
@@ -94,7 +103,8 @@ def run_notebooks(build: Build, jobs: list[tuple[NotebookStage, dict[str, Any]]]
     crashes: list[BaseException] = []
     kernels = build.kernels()
     pending: queue.SimpleQueue = queue.SimpleQueue()
-    for job in jobs:
+    # The longest first: a long notebook started last runs on alone at the end.
+    for job in sorted(jobs, key=lambda job: -expected_cost(state, job[0])):
         pending.put(job)
 
     def one(job):
