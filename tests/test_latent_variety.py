@@ -177,3 +177,31 @@ def test_the_scales_multiply_rather_than_average(faces):
     product = np.prod([np.clip(v, 0, None) ** w for v, w in
                        zip(per_scale, SCALE_WEIGHTS, strict=True)], axis=0)
     assert np.allclose(ms_ssim_batch(a, b), product, atol=1e-5)
+
+
+@pytest.mark.parametrize("size", [64, 45])  # 45: odd sides, mirrored before halving
+def test_the_numpy_multiscale_ssim_is_tensorflows(size):
+    """The measure's arithmetic is tf.image.ssim_multiscale's, in NumPy: the two
+    agree to float32 precision on faces, noise and their mixtures, at an even size
+    and at one whose halving needs padding."""
+    import tensorflow as tf
+
+    from zspace.data.synthetic import generate
+    from zspace.latent.variety import (
+        SCALE_WEIGHTS,
+        WINDOW,
+        WINDOW_SIGMA,
+        _luminance,
+        ms_ssim_batch,
+    )
+
+    faces, _ = generate(24, size, seed=9, workers=1, progress=False)
+    noise = np.random.default_rng(1).integers(0, 256, faces.shape, dtype=np.uint8)
+    a = np.concatenate([faces[:12], faces[:6], noise[:6]])
+    b = np.concatenate([faces[12:], faces[6:12] // 2 + noise[6:12] // 2, noise[12:18]])
+    theirs = tf.image.ssim_multiscale(
+        tf.constant(_luminance(a)[..., None], tf.float32),
+        tf.constant(_luminance(b)[..., None], tf.float32), max_val=1.0,
+        power_factors=tuple(float(w) for w in SCALE_WEIGHTS), filter_size=WINDOW,
+        filter_sigma=WINDOW_SIGMA).numpy()
+    assert np.allclose(ms_ssim_batch(a, b), theirs, atol=3e-5)  # theirs is float32

@@ -37,7 +37,13 @@ import numpy as np
 
 from zspace.files import sha256_of, write_json_atomic
 from zspace.samplesets.spec import REAL_SOURCES
-from zspace.samplesets.stored import MANIFEST, block_rates, damage, pooled
+from zspace.samplesets.stored import (
+    MANIFEST,
+    block_rates,
+    damage,
+    pack_scores,
+    pooled,
+)
 
 FILES = ("images.npy", "scores.npz", "features.npy", "summary.json")
 VARIETY_PAIRS = 1000  # random pairs of faces behind each set's variety
@@ -234,10 +240,7 @@ class Maker:
             "variety": variety_of_faces(images, counts, VARIETY_PAIRS,
                                         stream(settings, 1 << 20)),
         }
-        flat = np.concatenate([np.asarray(s, np.float64) for s in scores]
-                              + [np.zeros(0)])
-        offsets = np.cumsum([0, *(len(s) for s in scores)])
-        np.savez(partial / "scores.npz", scores=flat, offsets=offsets)
+        np.savez(partial / "scores.npz", **pack_scores(scores))
         write_json_atomic(partial / "summary.json", summary)
 
     def _released(self, job: dict[str, Any], folder_name: str, partial: Path,

@@ -35,7 +35,7 @@ from zspace import paths
 from zspace.config import Config
 from zspace.errors import ForeignFolder
 from zspace.files import sha256_of
-from zspace.samplesets.stored import MANIFEST
+from zspace.samplesets.stored import MANIFEST, pack_scores, unpack_scores
 
 JUDGED = paths.ROOT / "judged"
 SETS, DETECTIONS = "sets", "detections"  # the two kinds of judgment, one folder each
@@ -59,11 +59,9 @@ def digest(images: np.ndarray) -> str:
 def save_detections(path: Path, scores: list[np.ndarray], judge: dict) -> None:
     """Write one batch's detection scores (one array per image) with the judge's
     settings, atomically."""
-    flat = np.concatenate([np.asarray(s, np.float64) for s in scores] + [np.zeros(0)])
-    offsets = np.cumsum([0, *(len(s) for s in scores)])
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.stem}.partial-{os.getpid()}.npz")
-    np.savez(partial, scores=flat, offsets=offsets,
+    np.savez(partial, **pack_scores(scores),
              judge=np.array(json.dumps(judge, sort_keys=True)))
     os.replace(partial, path)
 
@@ -75,10 +73,9 @@ def load_detections(path: Path, judge: dict) -> list[np.ndarray] | None:
         with np.load(path) as stored:
             if json.loads(str(stored["judge"])) != judge:
                 return None
-            flat, offsets = stored["scores"], stored["offsets"]
+            return unpack_scores(stored["scores"], stored["offsets"])
     except (OSError, ValueError, KeyError):
         return None
-    return [flat[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
 
 
 def find(released: Path, folder_name: str, key: str,

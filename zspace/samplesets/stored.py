@@ -34,6 +34,18 @@ def damage(folder: Path) -> str:
     return ""
 
 
+def pack_scores(scores: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Detection scores, one array per image, as they are stored: all of them in
+    one flat array (``scores``), and where each image's begin (``offsets``)."""
+    flat = np.concatenate([np.asarray(s, np.float64) for s in scores] + [np.zeros(0)])
+    return {"scores": flat, "offsets": np.cumsum([0, *(len(s) for s in scores)])}
+
+
+def unpack_scores(flat: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:
+    """The stored scores back as one array per image (:func:`pack_scores`)."""
+    return [flat[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+
+
 def block_rates(counts: np.ndarray, blocks: list[int]) -> list[dict]:
     """The face rate, with its Wilson interval, of each seed's block of images."""
     from zspace.faces import FaceRate
@@ -123,8 +135,7 @@ class StoredSet:
     def scores(self) -> list[np.ndarray]:
         """The detection scores at or above the judge's threshold, per image."""
         with np.load(self.folder / "scores.npz") as stored:
-            flat, offsets = stored["scores"], stored["offsets"]
-        return [flat[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+            return unpack_scores(stored["scores"], stored["offsets"])
 
     def counts(self, threshold: float | None = None) -> np.ndarray:
         """Faces found per image, at the judge's threshold or a stricter one."""
