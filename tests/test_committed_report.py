@@ -1,6 +1,7 @@
 """The committed report is current: the published models are those main's code and
 configuration make, and the committed figures and articles were built from them by
-main's notebooks, parameters and templates.
+main's notebooks, parameters and templates, and their judgments published beside
+them.
 
 Nothing is built here: every key is recomputed from the sources and compared with
 what the committed files record. When this fails, rebuild and commit the report
@@ -29,6 +30,7 @@ from zspace.pipeline.plan import (
     set_key,
 )
 from zspace.pipeline.state import StageKey
+from zspace.samplesets import released
 from zspace.site.publish import MANIFEST, PROVENANCE, report_key_parts
 from zspace.store import committed
 from zspace.store.keys import JUDGE, artifact_key, file_digest, variant, variants
@@ -80,28 +82,35 @@ def test_published_models_are_what_main_trains(name, data_card):
     assert file_digest(weights) == manifest["sha256"], f"{weights} is damaged"
 
 
-def test_committed_figures_and_articles_come_from_main():
+def committed_inputs() -> tuple[dict[str, str], str]:
+    """The published models' keys, and the data set they were trained on."""
     manifests = {name: published_manifest(name) for name in NEEDED}
-    model_keys = {name: m["key"] for name, m in manifests.items()}
     datasets = {m["spec"]["dataset"] for m in manifests.values()}
     assert len(datasets) == 1, "the published models were trained on different data"
-    dataset_hash = datasets.pop()
+    return {name: m["key"] for name, m in manifests.items()}, datasets.pop()
 
-    recorded = json.loads((paths.ARTICLES / PROVENANCE).read_text())
+
+def set_keys(spec, model_keys: dict[str, str], dataset_hash: str) -> dict[str, str]:
+    """The keys of the sample sets notebook ``spec`` reads, from the committed models
+    as the plan keys them from the cached ones."""
     made_by = meaning_digest(*set_code())
+    return {point.name: set_key(
+                point, [model_keys[v.name] for v in variants(point.model, CONFIG)]
+                if point.model else [], model_keys[JUDGE], dataset_hash, made_by,
+                CONFIG.build.kernel_threads)
+            for point in notebook_sets(spec, CONFIG)}
+
+
+def test_committed_figures_and_articles_come_from_main():
+    model_keys, dataset_hash = committed_inputs()
+    recorded = json.loads((paths.ARTICLES / PROVENANCE).read_text())
     keys = {}
     for spec in SPECS:
         parameters = nb.resolve_parameters(spec, CONFIG.notebooks.get(spec.name, {}))
         mine = {name: model_keys[name] for name in notebook_variants(spec, CONFIG)}
-        # The sample sets it read, keyed from the committed models as the plan keys
-        # them from the cached ones.
-        sets = {point.name: set_key(
-                    point, [model_keys[v.name] for v in variants(point.model, CONFIG)]
-                    if point.model else [], model_keys[JUDGE], dataset_hash,
-                    made_by, CONFIG.build.kernel_threads)
-                for point in notebook_sets(spec, CONFIG)}
-        keys[spec.name] = notebook_key(spec, parameters, dataset_hash, mine,
-                                       CONFIG.build.kernel_threads, set_keys=sets)
+        keys[spec.name] = notebook_key(
+            spec, parameters, dataset_hash, mine, CONFIG.build.kernel_threads,
+            set_keys=set_keys(spec, model_keys, dataset_hash))
         assert recorded["notebooks"].get(spec.name) == keys[spec.name].digest, (
             f"the committed report's notebook {spec.name} ran other code, parameters "
             "or models than main's")
@@ -122,6 +131,18 @@ def test_committed_figures_and_articles_come_from_main():
             f"figures/{entry['file']} ({figure_id}) is not the one the build made")
         assert entry["models"] == {m: model_keys[m] for m in entry["models"]}
         assert entry["dataset"] == dataset_hash
+
+
+def test_the_published_judgments_are_those_of_every_set_the_report_reads():
+    """A fresh clone judges no sample set: ``judged/default/`` holds each set the
+    report reads, under the key main's code gives it, and no other."""
+    model_keys, dataset_hash = committed_inputs()
+    wanted = {key for spec in SPECS
+              for key in set_keys(spec, model_keys, dataset_hash).values()}
+    folder = released.folder_for(CONFIG) / released.SETS
+    found = {json.loads((entry / "manifest.json").read_text())["key"]
+             for entry in folder.iterdir()}
+    assert found == wanted, "judged/default/ is stale: rebuild and commit the report"
 
 
 def test_links_in_the_committed_articles_stay_inside_the_repository():
