@@ -139,7 +139,7 @@ def test_the_published_judgments_are_those_of_every_set_the_report_reads():
     model_keys, dataset_hash = committed_inputs()
     wanted = {key for spec in SPECS
               for key in set_keys(spec, model_keys, dataset_hash).values()}
-    folder = released.folder_for(CONFIG) / released.SETS
+    folder = released.folder_for(CONFIG.name) / released.SETS
     found = {json.loads((entry / "manifest.json").read_text())["key"]
              for entry in folder.iterdir()}
     assert found == wanted, "judged/default/ is stale: rebuild and commit the report"

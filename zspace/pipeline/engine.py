@@ -286,7 +286,7 @@ def _publish_judgments(b: Build, plan: Plan) -> None:
 
     folders = sorted({stage.folder for stage in plan.sets if stage.folder})
     missing = [f.name for f in folders if damage(f)]
-    target = released.folder_for(b.config)
+    target = released.folder_for(b.config.name)
     if missing:  # e.g. a render-only build after the set cache was cleaned
         b.say(f"judgments: {target} left as it is; {len(missing)} sets are not in "
               f"the cache ({missing[0]}, ...)")

@@ -286,7 +286,8 @@ class Plan:
                      for name, st in stage.sets.items()},
             "figures": stage.spec.figures,
             # Detections published with the report (zspace.samplesets.released).
-            "detections": str(released.folder_for(self.config) / released.DETECTIONS),
+            "detections": str(released.folder_for(self.config.name)
+                              / released.DETECTIONS),
         }
 
 

@@ -53,7 +53,7 @@ def jobs_file(plan: Plan, stages: list[SetStage]) -> dict[str, Any]:
                      "content_hash": plan.data.card.content_hash},
             "models": {n: {"folder": str(by_name[n].folder), "key": by_name[n].key}
                        for n in names},
-            "judged": str(released.folder_for(plan.config) / released.SETS),
+            "judged": str(released.folder_for(plan.config.name) / released.SETS),
         },
         "jobs": [{"point": st.point.as_dict(), "key": st.key, "folder": str(st.folder),
                   "models": list(st.models),

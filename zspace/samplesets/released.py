@@ -32,7 +32,6 @@ from typing import Any
 import numpy as np
 
 from zspace import paths
-from zspace.config import Config
 from zspace.errors import ForeignFolder
 from zspace.files import sha256_of
 from zspace.samplesets.stored import MANIFEST, pack_scores, unpack_scores
@@ -43,9 +42,9 @@ FILES = ("scores.npz", "summary.json")  # what a set's judgment is, beside its m
 IMAGES = "images.npy"
 
 
-def folder_for(config: Config) -> Path:
-    """``judged/<profile>/``."""
-    return paths.inside(JUDGED, config.name)
+def folder_for(profile: str) -> Path:
+    """``judged/<profile>/``, for the configuration's ``name``."""
+    return paths.inside(JUDGED, profile)
 
 
 def digest(images: np.ndarray) -> str:
