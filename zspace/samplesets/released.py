@@ -1,7 +1,7 @@
 """Judgments published with the report, so a fresh clone judges (almost) nothing.
 
-Judging is most of a build's cost: dlib's detector runs one image at a time at
-160 px, and each set's variety compares a thousand pairs of faces. The build that
+Judging was the largest part of a fresh build's cost: dlib's detector runs one image
+at a time at 160 px, and each set's variety compares up to 500 pairs. The build that
 publishes the report into the repository (``build.publish``) also writes what it
 judged to ``judged/<profile>/``:
 
@@ -17,7 +17,9 @@ judged to ``judged/<profile>/``:
 A set maker or a notebook draws its images as ever and takes a judgment from here
 only where the images are the released ones byte for byte (and, for a set, the key
 matches); the detector then would give the same scores, so nothing differs but the
-time. Anything else (other images, a damaged file) is judged here as before.
+time. Anything else (other images, a damaged file) is judged here as before. A set's
+key covers the judge's code and settings but not dlib's version, which
+``pyproject.toml`` bounds to one major release; a batch's detections name it.
 """
 
 from __future__ import annotations
