@@ -258,6 +258,10 @@ def _duration(seconds: float) -> str:
 
 
 def _publish(b: Build, plan: Plan) -> None:
+    if b.config.build.publish:  # refused before the report is swapped, not after
+        from zspace.samplesets import released
+
+        released.check_owned(released.folder_for(b.config.name))
     dataset_hash = plan.data.card.content_hash
     outputs = [NotebookOutput(
         name=stage.spec.name, folder=b.root / "notebooks" / stage.spec.name,
