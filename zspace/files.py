@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -26,3 +27,15 @@ def write_json_atomic(path: Path, value: Any) -> None:
 def sha256_of(path: Path) -> str:
     """sha256 (hex) of a file's bytes."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def swap_in(staging: Path, target: Path) -> None:
+    """Replace the folder ``target`` by the complete ``staging`` with renames (the
+    old copy is removed last), so an interruption leaves one or the other whole."""
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(staging, target)
+    shutil.rmtree(old, ignore_errors=True)

@@ -204,14 +204,18 @@ class Maker:
         np.save(partial / "images.npy", np.ascontiguousarray(images))
         features = self.run.features(images).astype(np.float32)
         np.save(partial / "features.npy", features)
-        how = self._released(job, folder.name, partial, features)
+        # Hashed once: the release is matched by them, and the manifest records them.
+        digests = {name: sha256_of(partial / name)
+                   for name in ("images.npy", "features.npy")}
+        how = self._released(job, folder.name, partial, features, digests)
         if how is None:
             how = "judged"
             self._judge(job["point"], images, blocks, resolved, features, partial)
         write_json_atomic(partial / MANIFEST, {
             "key": job["key"], "point": job["point"], "models": job["model_keys"],
             "files": {name: {"bytes": (partial / name).stat().st_size,
-                             "sha256": sha256_of(partial / name)} for name in FILES}})
+                             "sha256": digests.get(name) or sha256_of(partial / name)}
+                      for name in FILES}})
         try:
             partial.rename(folder)
         except OSError:  # finished by another process first: keep theirs
@@ -244,7 +248,7 @@ class Maker:
         write_json_atomic(partial / "summary.json", summary)
 
     def _released(self, job: dict[str, Any], folder_name: str, partial: Path,
-                  features: np.ndarray) -> str | None:
+                  features: np.ndarray, digests: dict[str, str]) -> str | None:
         """Take the set's judgment from the published ones where it applies (same
         key, the same images byte for byte); return "released", else None.
 
@@ -258,11 +262,11 @@ class Maker:
         if not where:
             return None
         manifest = released.find(Path(where), folder_name, job["key"],
-                                 sha256_of(partial / "images.npy"))
+                                 digests["images.npy"])
         if manifest is None:
             return None
         released.copy_judgment(Path(where), folder_name, partial)
-        if sha256_of(partial / "features.npy") != \
+        if digests["features.npy"] != \
                 manifest["files"]["features.npy"]["sha256"]:
             from zspace.latent.metrics import quality
 

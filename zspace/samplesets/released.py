@@ -35,7 +35,7 @@ import numpy as np
 
 from zspace import paths
 from zspace.errors import ForeignFolder
-from zspace.files import sha256_of
+from zspace.files import sha256_of, swap_in
 from zspace.samplesets.stored import MANIFEST, pack_scores, unpack_scores
 
 JUDGED = paths.ROOT / "judged"
@@ -130,12 +130,7 @@ def publish(set_folders: list[Path], detection_files: list[Path],
     names = {Path(f).name: Path(f) for f in detection_files}
     for name, path in sorted(names.items()):
         shutil.copyfile(path, staging / DETECTIONS / name)
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(staging, target)
-    shutil.rmtree(old, ignore_errors=True)
+    swap_in(staging, target)
     return len(folders), len(names)
 
 

@@ -21,7 +21,7 @@ from zspace import paths
 from zspace.config import digest_of
 from zspace.environment import figure_environment
 from zspace.errors import BuildError
-from zspace.files import sha256_of, write_json_atomic
+from zspace.files import sha256_of, swap_in, write_json_atomic
 from zspace.notebook import RESULTS_FILE
 from zspace.site.pages import Links, render_site
 from zspace.versioning import code_digest
@@ -262,16 +262,6 @@ def _stage_repository(site: Path, context: dict, templates: Path, staging: Path,
         "notebooks": context["notebook_keys"],
         "articles": {p.name: sha256_of(p) for p in sorted(articles.glob("*.md"))},
     })
-
-
-def swap_in(staging: Path, target: Path) -> None:
-    """Replace ``target`` by ``staging`` with renames (the old copy is removed last)."""
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(staging, target)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def copy_figures(source: Path, target: Path, manifest: dict[str, dict]) -> None:

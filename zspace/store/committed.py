@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import platform
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +32,7 @@ import numpy as np
 
 from zspace import ownership, paths
 from zspace.config import Config
+from zspace.files import swap_in
 from zspace.store.keys import file_digest
 
 if TYPE_CHECKING:
@@ -212,13 +212,7 @@ def swap_folder(staging: Path, target: Path) -> None:
         ForeignFolder: ``target`` holds anything but committed models' files.
     """
     ownership.check_committed_models(target)
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(staging, target)
-    shutil.rmtree(old, ignore_errors=True)
+    swap_in(staging, target)
 
 
 def machine() -> dict[str, Any]:
